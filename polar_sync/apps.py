@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class PolarSyncConfig(AppConfig):
+    name = "polar_sync"
+    verbose_name = "Polar sync"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,563 @@
+"""The one place that speaks HTTP to Polar.
+
+``PolarClient`` owns the base URL, the token, the session, timeouts, retries
+with backoff (honouring ``Retry-After``), pagination, and the translation of
+HTTP failures into :mod:`polar_sync.exceptions`. It knows nothing of Django
+models: it takes and returns plain JSON-shaped dicts, keeping every field
+Polar sends, known or not.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from . import __version__
+from .conf import polar_settings, resolve_server
+from .exceptions import (
+    PolarAuthenticationError,
+    PolarClientError,
+    PolarConfigurationError,
+    PolarEndpointNotAvailableError,
+    PolarError,
+    PolarNetworkError,
+    PolarNotFoundError,
+    PolarPermissionError,
+    PolarRateLimitError,
+    PolarResponseError,
+    PolarServerError,
+    PolarTimeoutError,
+    PolarTransientError,
+    PolarValidationError,
+)
+
+logger = logging.getLogger("polar_sync.client")
+
+JSON = dict[str, Any]
+MAX_PAGE_SIZE = 100
+USER_AGENT = f"polar_sync/{__version__} python-requests/{requests.__version__}"
+
+
+class PolarClient:
+    """A client for Polar's customer API (the 12 operations of the 2025-10 contract).
+
+    >>> client = PolarClient(access_token="polar_oat_...", server="sandbox")
+    >>> for customer in client.iter_customers(sorting=["created_at"]):
+    ...     ...
+    """
+
+    def __init__(
+        self,
+        *,
+        access_token: str,
+        server: str = "production",
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        api_version: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        session: requests.Session | None = None,
+        before_request: Callable[[], None] | None = None,
+    ) -> None:
+        if not access_token:
+            raise PolarConfigurationError("PolarClient needs an access_token.")
+        self.base_url = resolve_server(server)
+        self.timeout = timeout
+        self.max_retries = max(0, int(max_retries))
+        self.page_size = max(1, min(MAX_PAGE_SIZE, int(page_size)))
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        # Called before every HTTP attempt: the hook a shared rate budget plugs into.
+        self.before_request = before_request
+        self.request_count = 0
+        self._token = access_token
+        self._session = session or requests.Session()
+        self._headers = {
+            "Authorization": f"Bearer {access_token}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        if api_version:
+            self._headers["Polar-Version"] = api_version
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> PolarClient:
+        """Build a client from ``settings.POLAR_SYNC`` (read now, not at import)."""
+        conf = polar_settings()
+        if not conf.ACCESS_TOKEN:
+            raise PolarConfigurationError(
+                "POLAR_SYNC['ACCESS_TOKEN'] is not set: polar_sync cannot talk to Polar."
+            )
+        kwargs: dict[str, Any] = {
+            "access_token": conf.ACCESS_TOKEN,
+            "server": conf.SERVER,
+            "timeout": conf.TIMEOUT,
+            "max_retries": conf.MAX_RETRIES,
+            "api_version": conf.API_VERSION,
+            "page_size": conf.PAGE_SIZE,
+            "backoff_base": conf.BACKOFF_BASE,
+            "backoff_max": conf.BACKOFF_MAX,
+        }
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"<PolarClient {self.base_url} token=***>"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> PolarClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ list
+
+    def list(
+        self,
+        *,
+        organization_id: str | Iterable[str] | None = None,
+        email: str | None = None,
+        query: str | None = None,
+        page: int | None = None,
+        limit: int | None = None,
+        sorting: str | Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> JSON:
+        """One page: ``{"items": [...], "pagination": {"total_count", "max_page"}}``."""
+        params = _list_params(
+            organization_id=organization_id,
+            email=email,
+            query=query,
+            page=page,
+            limit=limit,
+            sorting=sorting,
+            metadata=metadata,
+        )
+        body = self._json("customers:list", "GET", "/v1/customers/", params=params)
+        return _expect_list(body)
+
+    def iter_pages(
+        self,
+        *,
+        start_page: int = 1,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> Iterator[JSON]:
+        """Every page from ``start_page`` on, as returned by :meth:`list`."""
+        page = start_page
+        while True:
+            result = self.list(page=page, limit=limit or self.page_size, **filters)
+            yield result
+            if not result["items"] or page >= int(result["pagination"].get("max_page") or 0):
+                return
+            page += 1
+
+    def iter_customers(self, **filters: Any) -> Iterator[JSON]:
+        """Every customer matching ``filters``, walking all pages."""
+        for result in self.iter_pages(**filters):
+            yield from result["items"]
+
+    # ---------------------------------------------------------------- create
+
+    def create(self, body: Mapping[str, Any]) -> JSON:
+        """Create a customer; never creates two when a retry follows an ambiguous failure.
+
+        A 429 means Polar did not process the request, so it is simply retried.
+        A network error or a 5xx may have created the customer anyway: before
+        trying again, look for it by external ID, else by email.
+        """
+        op = "customers:create"
+        attempt = 0
+        while True:
+            try:
+                return _expect_customer(
+                    op, self._json(op, "POST", "/v1/customers/", json=dict(body), retry=False)
+                )
+            except PolarRateLimitError as exc:
+                if attempt >= self.max_retries:
+                    raise
+                self._backoff(op, attempt, exc)
+            except (PolarNetworkError, PolarServerError) as exc:
+                if attempt >= self.max_retries:
+                    raise
+                existing = self._find_created(body)
+                if existing is not None:
+                    logger.info(
+                        "%s: customer %s existed after an ambiguous failure", op, existing["id"]
+                    )
+                    return existing
+                self._backoff(op, attempt, exc)
+            attempt += 1
+
+    def _find_created(self, body: Mapping[str, Any]) -> JSON | None:
+        external_id = body.get("external_id")
+        if external_id:
+            try:
+                return self.get_external(str(external_id))
+            except PolarNotFoundError:
+                return None
+        email = body.get("email")
+        if email:
+            for customer in self.list(email=str(email), limit=1)["items"]:
+                return customer
+        return None
+
+    # ---------------------------------------------------------------- export
+
+    def export(self, *, organization_id: str | Iterable[str] | None = None) -> str:
+        """Polar's CSV export of all customers, as text."""
+        return b"".join(self.export_stream(organization_id=organization_id)).decode("utf-8")
+
+    def export_stream(
+        self,
+        *,
+        organization_id: str | Iterable[str] | None = None,
+        chunk_size: int = 64 * 1024,
+    ) -> Iterator[bytes]:
+        """Polar's CSV export as byte chunks, for streaming it through to a browser."""
+        params = _list_params(organization_id=organization_id)
+        response = self._request(
+            "customers:export", "GET", "/v1/customers/export", params=params, stream=True
+        )
+        try:
+            yield from response.iter_content(chunk_size=chunk_size)
+        except requests.RequestException as exc:
+            raise PolarNetworkError(
+                f"export interrupted: {type(exc).__name__}", operation="customers:export"
+            ) from exc
+        finally:
+            response.close()
+
+    # ------------------------------------------------------- by Polar id
+
+    def get(self, customer_id: str) -> JSON:
+        op = "customers:get"
+        return _expect_customer(op, self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}"))
+
+    def update(self, customer_id: str, body: Mapping[str, Any]) -> JSON:
+        op = "customers:update"
+        path = f"/v1/customers/{_seg(customer_id)}"
+        return _expect_customer(op, self._json(op, "PATCH", path, json=dict(body)))
+
+    def delete(self, customer_id: str) -> None:
+        self._request("customers:delete", "DELETE", f"/v1/customers/{_seg(customer_id)}").close()
+
+    def get_state(self, customer_id: str) -> JSON:
+        op = "customers:get_state"
+        return _expect_state(op, self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}/state"))
+
+    def get_balance(self, customer_id: str) -> JSON:
+        op = "customers:get_balance"
+        return _expect_balance(
+            op, self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}/balance")
+        )
+
+    # ------------------------------------------------------- by external id
+
+    def get_external(self, external_id: str) -> JSON:
+        op = "customers:get_external"
+        path = f"/v1/customers/external/{_seg(external_id)}"
+        return _expect_customer(op, self._json(op, "GET", path))
+
+    def update_external(self, external_id: str, body: Mapping[str, Any]) -> JSON:
+        op = "customers:update_external"
+        path = f"/v1/customers/external/{_seg(external_id)}"
+        return _expect_customer(op, self._json(op, "PATCH", path, json=dict(body)))
+
+    def delete_external(self, external_id: str) -> None:
+        path = f"/v1/customers/external/{_seg(external_id)}"
+        self._request("customers:delete_external", "DELETE", path).close()
+
+    def get_state_external(self, external_id: str) -> JSON:
+        op = "customers:get_state_external"
+        path = f"/v1/customers/external/{_seg(external_id)}/state"
+        return _expect_state(op, self._json(op, "GET", path))
+
+    # -------------------------------------------------------------- plumbing
+
+    def _json(self, operation: str, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(operation, method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            snippet = response.text[:80]
+            raise PolarResponseError(
+                f"the response body is not valid JSON ({exc}); it starts with {snippet!r}",
+                operation=operation,
+                status_code=response.status_code,
+            ) from exc
+        except requests.RequestException as exc:
+            raise PolarNetworkError(
+                f"the connection broke while reading the response ({type(exc).__name__})",
+                operation=operation,
+            ) from exc
+
+    def _request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: list[tuple[str, str]] | None = None,
+        json: Any = None,
+        stream: bool = False,
+        retry: bool = True,
+    ) -> requests.Response:
+        """Send one request, retrying transient failures when ``retry`` is true."""
+        attempt = 0
+        while True:
+            try:
+                return self._send_once(
+                    operation, method, path, params=params, json=json, stream=stream
+                )
+            except PolarTransientError as exc:
+                if not retry or attempt >= self.max_retries:
+                    raise
+                self._backoff(operation, attempt, exc)
+                attempt += 1
+
+    def _send_once(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: list[tuple[str, str]] | None,
+        json: Any,
+        stream: bool,
+    ) -> requests.Response:
+        if self.before_request is not None:
+            self.before_request()
+        self.request_count += 1
+        started = time.monotonic()
+        try:
+            response = self._session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                json=json,
+                headers=self._headers,
+                timeout=self.timeout,
+                stream=stream,
+            )
+        except requests.Timeout as exc:
+            raise PolarTimeoutError(f"no answer within {self.timeout}s", operation=operation) from (
+                None if _leaks(exc, self._token) else exc
+            )
+        except requests.RequestException as exc:
+            raise PolarNetworkError(
+                f"could not reach {self.base_url} ({type(exc).__name__})", operation=operation
+            ) from None if _leaks(exc, self._token) else exc
+        elapsed_ms = (time.monotonic() - started) * 1000
+        logger.debug(
+            "%s %s %s -> %s in %.0f ms", operation, method, path, response.status_code, elapsed_ms
+        )
+        if response.status_code < 400:
+            return response
+        try:
+            raise _error_for(operation, response)
+        finally:
+            response.close()
+
+    def _backoff(self, operation: str, attempt: int, exc: PolarError) -> None:
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            delay = float(retry_after)
+        else:
+            # Full jitter keeps many workers from retrying in lockstep.
+            delay = random.uniform(0, min(self.backoff_max, self.backoff_base * (2**attempt)))
+        logger.warning(
+            "%s failed (%s); retry %d/%d in %.2fs",
+            operation,
+            exc,
+            attempt + 1,
+            self.max_retries,
+            delay,
+        )
+        time.sleep(delay)
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def _seg(value: str) -> str:
+    """A path segment, percent-encoded (external IDs are free text)."""
+    if value is None or str(value) == "":
+        raise ValueError("an id is required")
+    return quote(str(value), safe="")
+
+
+def _leaks(exc: BaseException, token: str) -> bool:
+    return bool(token) and token in str(exc)
+
+
+def _as_list(value: str | Iterable[Any] | None) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, int, float, bool)):
+        return [value]
+    return list(value)
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _list_params(
+    *,
+    organization_id: str | Iterable[str] | None = None,
+    email: str | None = None,
+    query: str | None = None,
+    page: int | None = None,
+    limit: int | None = None,
+    sorting: str | Iterable[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> list[tuple[str, str]]:
+    """Query parameters in the contract's styles: repeated keys, deepObject metadata."""
+    params: list[tuple[str, str]] = [("organization_id", str(o)) for o in _as_list(organization_id)]
+    if email is not None:
+        params.append(("email", email))
+    if query is not None:
+        params.append(("query", query))
+    if page is not None:
+        params.append(("page", str(int(page))))
+    if limit is not None:
+        params.append(("limit", str(int(limit))))
+    params.extend(("sorting", str(s)) for s in _as_list(sorting))
+    for key, value in (metadata or {}).items():
+        params.extend((f"metadata[{key}]", _query_value(v)) for v in _as_list(value))
+    return params
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        # An HTTP-date is allowed by RFC 9110; Polar sends seconds, so treat anything
+        # else as "unknown" and fall back to exponential backoff.
+        return None
+
+
+def _error_body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error_for(operation: str, response: requests.Response) -> PolarError:
+    status = response.status_code
+    body = _error_body(response)
+    detail = body.get("detail") if isinstance(body, dict) else None
+    kwargs: dict[str, Any] = {"operation": operation, "status_code": status}
+    if status == 429:
+        retry_after = _retry_after(response)
+        return PolarRateLimitError(
+            f"rate limited; retry after {retry_after if retry_after is not None else '?'}s",
+            retry_after=retry_after,
+            **kwargs,
+        )
+    if status >= 500:
+        return PolarServerError(f"Polar answered {status}", **kwargs)
+    if status == 401:
+        return PolarAuthenticationError(
+            f"the access token was refused: {detail or 'unauthorized'}", **kwargs
+        )
+    if status == 403:
+        return PolarPermissionError(
+            f"the access token lacks a permission: {detail or 'forbidden'}", **kwargs
+        )
+    if status == 404:
+        if isinstance(body, dict) and "error" in body:
+            return PolarNotFoundError(
+                f"not found: {detail or body['error']}", detail=detail, **kwargs
+            )
+        return PolarEndpointNotAvailableError(
+            "this endpoint does not exist on this server (API version?)", **kwargs
+        )
+    if status == 422:
+        errors = detail if isinstance(detail, list) else []
+        summary = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}"
+            for e in errors
+            if isinstance(e, dict)
+        )
+        return PolarValidationError(
+            f"validation failed: {summary or detail or 'no detail'}", errors=errors, **kwargs
+        )
+    return PolarClientError(f"Polar answered {status}: {detail or ''}".rstrip(": "), **kwargs)
+
+
+def _malformed(operation: str, what: str) -> PolarResponseError:
+    return PolarResponseError(f"malformed response: {what}", operation=operation)
+
+
+def _expect_customer(operation: str, body: Any) -> JSON:
+    if not isinstance(body, dict):
+        raise _malformed(operation, f"expected a customer object, got {type(body).__name__}")
+    if not isinstance(body.get("id"), str):
+        raise _malformed(operation, "the customer has no string 'id'")
+    return body
+
+
+def _expect_state(operation: str, body: Any) -> JSON:
+    body = _expect_customer(operation, body)
+    for key in ("active_subscriptions", "granted_benefits", "active_meters"):
+        if not isinstance(body.get(key, []), list):
+            raise _malformed(operation, f"'{key}' is not a list")
+    return body
+
+
+def _expect_balance(operation: str, body: Any) -> JSON:
+    if not isinstance(body, dict) or not isinstance(body.get("balance"), int):
+        raise _malformed(operation, "expected {'balance': <integer cents>, 'currency': ...}")
+    if isinstance(body["balance"], bool) or not isinstance(body.get("currency"), str):
+        raise _malformed(operation, "expected {'balance': <integer cents>, 'currency': <string>}")
+    return body
+
+
+def _expect_list(body: Any) -> JSON:
+    op = "customers:list"
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        raise _malformed(op, "expected an object with an 'items' list")
+    pagination = body.get("pagination")
+    if not isinstance(pagination, dict) or not isinstance(pagination.get("max_page"), int):
+        raise _malformed(op, "expected 'pagination' with an integer 'max_page'")
+    for index, item in enumerate(body["items"]):
+        if not isinstance(item, dict):
+            raise _malformed(op, f"item {index} is not an object")
+    return body
+
+
+# ---------------------------------------------------------------------------
+# one client per thread, rebuilt when the settings change
+
+_local = threading.local()
+
+
+def get_client() -> PolarClient:
+    """A client built from settings, reused by the calling thread (keep-alive)."""
+    conf = polar_settings()
+    cached: tuple[Any, PolarClient] | None = getattr(_local, "client", None)
+    if cached is not None and cached[0] == conf:
+        return cached[1]
+    client = PolarClient.from_settings()
+    _local.client = (conf, client)
+    return client

@@ -1,0 +1,195 @@
+"""The local mirror of Polar's customers, their states and their balances.
+
+Columns mirror what people filter, sort, join or display; ``raw`` keeps the
+whole payload so that a field Polar adds later is never lost. The mirror
+belongs to Polar: rows are written by the services, not edited by hand.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class CustomerQuerySet(models.QuerySet["Customer"]):
+    def active(self) -> CustomerQuerySet:
+        """Customers Polar still lists (not soft-deleted)."""
+        return self.filter(deleted_at__isnull=True)
+
+    def deleted(self) -> CustomerQuerySet:
+        return self.filter(deleted_at__isnull=False)
+
+    def with_benefit(self, benefit_id: str) -> CustomerQuerySet:
+        return self.filter(granted_benefits__benefit_id=benefit_id).distinct()
+
+    def with_active_subscription(self, product_id: str | None = None) -> CustomerQuerySet:
+        if product_id is None:
+            return self.filter(active_subscriptions__isnull=False).distinct()
+        return self.filter(active_subscriptions__product_id=product_id).distinct()
+
+
+class Customer(models.Model):
+    """A Polar customer. The primary key is Polar's own customer ID."""
+
+    id = models.UUIDField(primary_key=True, help_text="Polar's customer ID.")
+    # null, not "": the unique constraint must allow many customers without one.
+    external_id = models.CharField(  # noqa: DJ001
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="The customer's ID in this system; unique when set, immutable in Polar.",
+    )
+    # Nullable: a team customer on newer API versions may have no email.
+    email = models.CharField(max_length=320, null=True, blank=True, db_index=True)  # noqa: DJ001
+    email_verified = models.BooleanField(default=False)
+    name = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001  (Polar's null)
+    billing_address = models.JSONField(null=True, blank=True)
+    billing_country = models.CharField(max_length=2, blank=True, default="", db_index=True)
+    tax_id = models.JSONField(null=True, blank=True, help_text="[value, format] or null.")
+    metadata = models.JSONField(default=dict, blank=True)
+    organization_id = models.UUIDField(null=True, blank=True, db_index=True)
+    avatar_url = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(help_text="When Polar created the customer.")
+    modified_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    raw = models.JSONField(default=dict, help_text="The whole payload, as Polar sent it.")
+    synced_at = models.DateTimeField(help_text="When this row was last written from Polar.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="polar_customers",
+        help_text="The local user whose external ID this customer carries.",
+    )
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="polar_sync_customer_external_id_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["created_at"], name="polar_sync_customer_created")]
+
+    def __str__(self) -> str:
+        return self.email or self.name or str(self.id)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class CustomerState(models.Model):
+    """When a customer's state was last fetched; its rows hang off the customer."""
+
+    customer = models.OneToOneField(
+        Customer, primary_key=True, on_delete=models.CASCADE, related_name="state"
+    )
+    raw = models.JSONField(default=dict, help_text="The whole CustomerState payload.")
+    synced_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"State of {self.customer_id}"
+
+
+class StateSubscription(models.Model):
+    """One of a customer's active subscriptions (``CustomerStateSubscription``)."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="active_subscriptions"
+    )
+    subscription_id = models.UUIDField(help_text="Polar's subscription ID.")
+    product_id = models.UUIDField()
+    status = models.CharField(max_length=32)
+    amount = models.BigIntegerField(help_text="In the currency's smallest unit.")
+    currency = models.CharField(max_length=8)
+    recurring_interval = models.CharField(max_length=16)
+    current_period_start = models.DateTimeField()
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    trial_start = models.DateTimeField(null=True, blank=True)
+    trial_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    discount_id = models.UUIDField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    custom_field_data = models.JSONField(default=dict, blank=True)
+    meters = models.JSONField(
+        default=list, blank=True, help_text="CustomerStateSubscriptionMeter list."
+    )
+    created_at = models.DateTimeField()
+    modified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("current_period_start",)
+        indexes = [
+            models.Index(fields=["product_id", "customer"], name="polar_sync_sub_product"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} ({self.status})"
+
+
+class StateBenefitGrant(models.Model):
+    """One of a customer's granted benefits (``CustomerStateBenefitGrant``)."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="granted_benefits"
+    )
+    grant_id = models.UUIDField(help_text="Polar's benefit grant ID.")
+    benefit_id = models.UUIDField()
+    benefit_type = models.CharField(max_length=32, db_index=True)
+    benefit_metadata = models.JSONField(default=dict, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    granted_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    modified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("granted_at",)
+        indexes = [
+            models.Index(fields=["benefit_id", "customer"], name="polar_sync_grant_benefit"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.benefit_type} {self.benefit_id}"
+
+
+class StateMeter(models.Model):
+    """One of a customer's active meters (``CustomerStateMeter``)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="active_meters")
+    customer_meter_id = models.UUIDField(help_text="Polar's customer meter ID.")
+    meter_id = models.UUIDField(db_index=True)
+    consumed_units = models.FloatField()
+    credited_units = models.BigIntegerField()
+    balance = models.FloatField()
+    created_at = models.DateTimeField()
+    modified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("meter_id",)
+
+    def __str__(self) -> str:
+        return f"meter {self.meter_id}: {self.balance}"
+
+
+class CustomerBalance(models.Model):
+    """A customer's balance: in cents, positive means credit."""
+
+    customer = models.OneToOneField(
+        Customer, primary_key=True, on_delete=models.CASCADE, related_name="balance"
+    )
+    balance = models.BigIntegerField(help_text="In cents; positive is a credit.")
+    currency = models.CharField(max_length=8)
+    synced_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.balance / 100:.2f} {self.currency.upper()}"

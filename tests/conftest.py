@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+
+from tests import contract
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BASE_URL = "http://polar.test"
+TOKEN = "polar_oat_secret_token_never_shown"
+
+
+def load_fixture(name: str) -> Any:
+    """A fresh copy of ``tests/fixtures/<name>.json``."""
+    return copy.deepcopy(_read(name))
+
+
+_cache: dict[str, Any] = {}
+
+
+def _read(name: str) -> Any:
+    if name not in _cache:
+        _cache[name] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return _cache[name]
+
+
+@pytest.fixture
+def fixture_json():
+    return load_fixture
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Patch the client's sleep: record the delays instead of waiting."""
+    recorded: list[float] = []
+    monkeypatch.setattr("polar_sync.client.time.sleep", recorded.append)
+    return recorded
+
+
+@pytest.fixture
+def polar_http(sleeps: list[float]) -> Iterator[responses.RequestsMock]:
+    """``responses`` mock for the Polar API at BASE_URL.
+
+    On teardown, every request the code under test sent is checked against
+    the contract (when the contract is available).
+    """
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+        if contract.spec_path().is_file():
+            for call in mock.calls:
+                contract.validate_request(call.request.method, call.request.url, call.request.body)
+
+
+@pytest.fixture
+def client():
+    from polar_sync.client import PolarClient
+
+    with PolarClient(access_token=TOKEN, server=BASE_URL, max_retries=3, timeout=1.0) as c:
+        yield c

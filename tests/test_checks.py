@@ -1,0 +1,74 @@
+"""System checks, through ``call_command("check")``."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from polar_sync.conf import polar_settings
+
+
+def run_check() -> str:
+    out = StringIO()
+    call_command("check", stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def check_fails(settings_value) -> str:
+    with override_settings(POLAR_SYNC=settings_value):
+        with pytest.raises(SystemCheckError) as info:
+            run_check()
+    return str(info.value)
+
+
+def test_clean_with_a_token():
+    with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "polar_oat_x", "SERVER": "sandbox"}):
+        assert "no issues" in run_check()
+
+
+def test_missing_token_warns_with_a_hint():
+    with override_settings(POLAR_SYNC={"SERVER": "sandbox"}):
+        output = run_check()
+    assert "polar_sync.W002" in output
+    assert "ACCESS_TOKEN" in output and "HINT" in output
+
+
+def test_unknown_server():
+    assert "polar_sync.E002" in check_fails({"ACCESS_TOKEN": "t", "SERVER": "staging"})
+
+
+@pytest.mark.parametrize("size", [0, 101])
+def test_page_size_out_of_range(size):
+    assert "polar_sync.E003" in check_fails({"ACCESS_TOKEN": "t", "PAGE_SIZE": size})
+
+
+def test_page_size_bounds_are_fine():
+    for size in (1, 100):
+        with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t", "PAGE_SIZE": size}):
+            assert "no issues" in run_check()
+
+
+def test_plain_http_that_is_not_loopback_warns():
+    with override_settings(
+        POLAR_SYNC={"ACCESS_TOKEN": "t", "SERVER": "http://polar.internal:8000"}
+    ):
+        assert "polar_sync.W001" in run_check()
+    for loopback in ("http://127.0.0.1:8111", "http://localhost:8111", "http://[::1]:8111"):
+        with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t", "SERVER": loopback}):
+            assert "no issues" in run_check()
+
+
+def test_unknown_key_and_bad_types():
+    assert "polar_sync.E001" in check_fails({"ACCESS_TOKEN": "t", "TIMEOUTS": 3})
+    assert "polar_sync.E001" in check_fails({"ACCESS_TOKEN": "t", "TIMEOUT": "soon"})
+    assert "polar_sync.E005" in check_fails({"ACCESS_TOKEN": "t", "TIMEOUT": 0})
+
+
+def test_settings_repr_hides_the_token():
+    with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "polar_oat_supersecret"}):
+        text = repr(polar_settings())
+    assert "supersecret" not in text and "ACCESS_TOKEN='***'" in text

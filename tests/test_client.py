@@ -1,0 +1,449 @@
+"""PolarClient against ``responses``: each operation, each error class, retries."""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+from django.test import override_settings
+
+from polar_sync import __version__
+from polar_sync.client import PolarClient, get_client
+from polar_sync.exceptions import (
+    PolarAuthenticationError,
+    PolarConfigurationError,
+    PolarEndpointNotAvailableError,
+    PolarError,
+    PolarNetworkError,
+    PolarNotFoundError,
+    PolarPermanentError,
+    PolarPermissionError,
+    PolarRateLimitError,
+    PolarResponseError,
+    PolarServerError,
+    PolarTimeoutError,
+    PolarTransientError,
+    PolarValidationError,
+)
+from tests import contract
+from tests.conftest import BASE_URL, TOKEN, load_fixture
+
+CID = "992fae2a-2a17-4b7a-8d9e-e287cf90131b"
+CUSTOMERS = f"{BASE_URL}/v1/customers/"
+
+
+def page(items, total, max_page):
+    return {"items": items, "pagination": {"total_count": total, "max_page": max_page}}
+
+
+def query_of(call) -> list[tuple[str, str]]:
+    return parse_qsl(urlsplit(call.request.url).query)
+
+
+# --------------------------------------------------------------- operations
+
+
+def test_list_sends_every_filter_in_the_contracts_style(client, polar_http):
+    polar_http.get(CUSTOMERS, json=page([load_fixture("customer")], 1, 1))
+    result = client.list(
+        organization_id=[
+            "1dbfc517-0bbf-4301-9ba8-555ca42b9737",
+            "2dbfc517-0bbf-4301-9ba8-555ca42b9737",
+        ],
+        email="ada@example.com",
+        query="ada",
+        page=2,
+        limit=50,
+        sorting=["-created_at", "email"],
+        metadata={"plan": "pro", "beta": True, "tier": ["a", "b"]},
+    )
+    assert result["items"][0]["id"] == CID
+    assert query_of(polar_http.calls[0]) == [
+        ("organization_id", "1dbfc517-0bbf-4301-9ba8-555ca42b9737"),
+        ("organization_id", "2dbfc517-0bbf-4301-9ba8-555ca42b9737"),
+        ("email", "ada@example.com"),
+        ("query", "ada"),
+        ("page", "2"),
+        ("limit", "50"),
+        ("sorting", "-created_at"),
+        ("sorting", "email"),
+        ("metadata[plan]", "pro"),
+        ("metadata[beta]", "true"),
+        ("metadata[tier]", "a"),
+        ("metadata[tier]", "b"),
+    ]
+
+
+def test_iter_customers_walks_every_page_until_max_page(client, polar_http):
+    a, b, c = (
+        dict(load_fixture("customer"), id=f"00000000-0000-4000-8000-00000000000{i}")
+        for i in range(3)
+    )
+    polar_http.get(CUSTOMERS, json=page([a, b], 3, 2))
+    polar_http.get(CUSTOMERS, json=page([c], 3, 2))
+    ids = [x["id"] for x in client.iter_customers(sorting="created_at")]
+    assert ids == [a["id"], b["id"], c["id"]]
+    assert [dict(query_of(call))["page"] for call in polar_http.calls] == ["1", "2"]
+    assert all(dict(query_of(call))["limit"] == "100" for call in polar_http.calls)
+
+
+def test_iter_customers_stops_on_an_empty_page(client, polar_http):
+    polar_http.get(CUSTOMERS, json=page([], 0, 0))
+    assert list(client.iter_customers()) == []
+    assert len(polar_http.calls) == 1
+
+
+def test_create_posts_the_body_and_returns_the_customer(client, polar_http):
+    polar_http.post(CUSTOMERS, json=load_fixture("customer"), status=201)
+    body = {"email": "ada@example.com", "name": "Ada Lovelace", "external_id": "usr_1337"}
+    assert client.create(body)["id"] == CID
+    assert json.loads(polar_http.calls[0].request.body) == body
+
+
+def test_export_returns_the_csv_text(client, polar_http):
+    csv_text = ",".join(contract.EXPORT_HEADER) + "\r\n"
+    polar_http.get(f"{BASE_URL}/v1/customers/export", body=csv_text, content_type="text/csv")
+    assert client.export(organization_id="1dbfc517-0bbf-4301-9ba8-555ca42b9737") == csv_text
+    assert query_of(polar_http.calls[0]) == [
+        ("organization_id", "1dbfc517-0bbf-4301-9ba8-555ca42b9737")
+    ]
+
+
+def test_export_stream_yields_chunks(client, polar_http):
+    polar_http.get(f"{BASE_URL}/v1/customers/export", body="a" * 10, content_type="text/csv")
+    assert b"".join(client.export_stream(chunk_size=3)) == b"a" * 10
+
+
+@pytest.mark.parametrize(
+    ("method_name", "http", "path", "fixture"),
+    [
+        ("get", "GET", f"/v1/customers/{CID}", "customer"),
+        ("get_state", "GET", f"/v1/customers/{CID}/state", "state"),
+        ("get_balance", "GET", f"/v1/customers/{CID}/balance", "balance"),
+        ("get_external", "GET", "/v1/customers/external/usr_1337", "customer"),
+        ("get_state_external", "GET", "/v1/customers/external/usr_1337/state", "state"),
+    ],
+)
+def test_reads(client, polar_http, method_name, http, path, fixture):
+    polar_http.add(http, f"{BASE_URL}{path}", json=load_fixture(fixture))
+    arg = "usr_1337" if "external" in path else CID
+    assert getattr(client, method_name)(arg) == load_fixture(fixture)
+    assert polar_http.calls[0].request.method == http
+
+
+@pytest.mark.parametrize(
+    ("method_name", "path", "arg"),
+    [
+        ("update", f"/v1/customers/{CID}", CID),
+        ("update_external", "/v1/customers/external/usr_1337", "usr_1337"),
+    ],
+)
+def test_updates_patch_the_body(client, polar_http, method_name, path, arg):
+    polar_http.patch(f"{BASE_URL}{path}", json=load_fixture("customer"))
+    result = getattr(client, method_name)(arg, {"name": "Ada King"})
+    assert result["id"] == CID
+    assert json.loads(polar_http.calls[0].request.body) == {"name": "Ada King"}
+
+
+@pytest.mark.parametrize(
+    ("method_name", "path", "arg"),
+    [
+        ("delete", f"/v1/customers/{CID}", CID),
+        ("delete_external", "/v1/customers/external/usr_1337", "usr_1337"),
+    ],
+)
+def test_deletes(client, polar_http, method_name, path, arg):
+    polar_http.delete(f"{BASE_URL}{path}", status=204)
+    assert getattr(client, method_name)(arg) is None
+    assert polar_http.calls[0].request.method == "DELETE"
+
+
+def test_external_ids_are_percent_encoded_in_the_path(client, polar_http):
+    polar_http.get(f"{BASE_URL}/v1/customers/external/a%2Fb%20c", json=load_fixture("customer"))
+    client.get_external("a/b c")
+    assert urlsplit(polar_http.calls[0].request.url).path == "/v1/customers/external/a%2Fb%20c"
+
+
+def test_headers_carry_auth_user_agent_and_optional_version(polar_http):
+    polar_http.get(f"{BASE_URL}/v1/customers/{CID}", json=load_fixture("customer"))
+    PolarClient(access_token=TOKEN, server=BASE_URL).get(CID)
+    PolarClient(access_token=TOKEN, server=BASE_URL, api_version="2026-10").get(CID)
+    first, second = (c.request.headers for c in polar_http.calls)
+    assert first["Authorization"] == f"Bearer {TOKEN}"
+    assert f"polar_sync/{__version__}" in first["User-Agent"]
+    assert "Polar-Version" not in first
+    assert second["Polar-Version"] == "2026-10"
+
+
+def test_unknown_and_2026_fields_are_kept(client, polar_http):
+    team = load_fixture("customer_2026_team")
+    polar_http.get(f"{BASE_URL}/v1/customers/{team['id']}", json=team)
+    result = client.get(team["id"])
+    assert (
+        result["type"] == "team"
+        and result["billing_name"] == "Acme Corp."
+        and result["email"] is None
+    )
+
+
+def test_servers_by_name():
+    assert (
+        PolarClient(access_token=TOKEN, server="sandbox").base_url == "https://sandbox-api.polar.sh"
+    )
+    assert PolarClient(access_token=TOKEN).base_url == "https://api.polar.sh"
+    with pytest.raises(PolarConfigurationError):
+        PolarClient(access_token=TOKEN, server="staging")
+    with pytest.raises(PolarConfigurationError):
+        PolarClient(access_token="", server="sandbox")
+
+
+# ------------------------------------------------------------------- errors
+
+
+def test_404_with_polars_body_is_not_found_with_detail(client, polar_http):
+    polar_http.get(f"{BASE_URL}/v1/customers/{CID}", json=load_fixture("error_404"), status=404)
+    with pytest.raises(PolarNotFoundError) as info:
+        client.get(CID)
+    assert info.value.detail == "Not found"
+    assert info.value.operation == "customers:get"
+    assert len(polar_http.calls) == 1
+
+
+def test_404_without_error_field_is_endpoint_not_available(client, polar_http):
+    polar_http.get(
+        f"{BASE_URL}/v1/customers/{CID}/balance", json={"detail": "Not Found"}, status=404
+    )
+    with pytest.raises(PolarEndpointNotAvailableError):
+        client.get_balance(CID)
+
+
+def test_422_is_validation_error_with_the_detail_list(client, polar_http):
+    polar_http.post(CUSTOMERS, json=load_fixture("error_422_email"), status=422)
+    with pytest.raises(PolarValidationError) as info:
+        client.create({"email": "ada@example.com"})
+    assert info.value.errors == load_fixture("error_422_email")["detail"]
+    assert info.value.has_error_on("email")
+    assert "already exists" in str(info.value)
+    assert len(polar_http.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "exc"), [(401, PolarAuthenticationError), (403, PolarPermissionError)]
+)
+def test_auth_errors_are_permanent_and_not_retried(client, polar_http, status, exc):
+    polar_http.get(f"{BASE_URL}/v1/customers/{CID}", json={"detail": "nope"}, status=status)
+    with pytest.raises(exc) as info:
+        client.get(CID)
+    assert isinstance(info.value, PolarPermanentError)
+    assert len(polar_http.calls) == 1
+
+
+def test_5xx_is_retried_then_raised_as_server_error(client, polar_http, sleeps):
+    polar_http.get(f"{BASE_URL}/v1/customers/{CID}", status=503, json={"detail": "down"})
+    with pytest.raises(PolarServerError) as info:
+        client.get(CID)
+    assert isinstance(info.value, PolarTransientError)
+    assert info.value.status_code == 503
+    assert len(polar_http.calls) == 4  # one try and MAX_RETRIES=3 retries
+    assert len(sleeps) == 3
+
+
+def test_network_error_and_timeout(client, polar_http, sleeps):
+    polar_http.get(f"{BASE_URL}/v1/customers/{CID}", body=requests.ConnectionError("refused"))
+    with pytest.raises(PolarNetworkError):
+        client.get(CID)
+    polar_http.replace("GET", f"{BASE_URL}/v1/customers/{CID}", body=requests.ReadTimeout("slow"))
+    with pytest.raises(PolarTimeoutError):
+        client.get(CID)
+
+
+def test_no_bare_requests_exception_leaves_the_client(client, polar_http, sleeps):
+    polar_http.get(
+        f"{BASE_URL}/v1/customers/{CID}", body=requests.exceptions.ChunkedEncodingError("x")
+    )
+    with pytest.raises(PolarError):
+        client.get(CID)
+
+
+def test_malformed_json_names_the_operation(client, polar_http):
+    polar_http.get(
+        f"{BASE_URL}/v1/customers/{CID}/state",
+        body='{"id": "abc", "active_subs',
+        content_type="application/json",
+    )
+    with pytest.raises(PolarResponseError) as info:
+        client.get_state(CID)
+    assert "customers:get_state" in str(info.value) and "not valid JSON" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("method_name", "url", "body", "expected"),
+    [
+        ("get", f"/v1/customers/{CID}", [1, 2], "expected a customer object"),
+        ("get_balance", f"/v1/customers/{CID}/balance", {"balance": "12"}, "integer cents"),
+        ("list", "/v1/customers/", {"items": "nope"}, "'items' list"),
+        (
+            "get_state",
+            f"/v1/customers/{CID}/state",
+            {"id": CID, "granted_benefits": {}},
+            "'granted_benefits' is not a list",
+        ),
+    ],
+)
+def test_wrong_shapes_raise_a_clear_error(client, polar_http, method_name, url, body, expected):
+    polar_http.get(f"{BASE_URL}{url}", json=body)
+    with pytest.raises(PolarResponseError) as info:
+        getattr(client, method_name)(*([] if method_name == "list" else [CID]))
+    assert expected in str(info.value)
+
+
+# ------------------------------------------------------------------ retries
+
+
+def test_retry_then_success_uses_exponential_backoff_with_jitter(client, polar_http, sleeps):
+    url = f"{BASE_URL}/v1/customers/{CID}"
+    polar_http.get(url, status=502)
+    polar_http.get(url, status=503)
+    polar_http.get(url, status=500)
+    polar_http.get(url, json=load_fixture("customer"))
+    assert client.get(CID)["id"] == CID
+    assert len(sleeps) == 3
+    for attempt, delay in enumerate(sleeps):
+        assert 0 <= delay <= client.backoff_base * 2**attempt
+
+
+def test_retry_after_is_honoured(client, polar_http, sleeps):
+    url = f"{BASE_URL}/v1/customers/{CID}"
+    polar_http.get(url, status=429, headers={"Retry-After": "7"}, json={"detail": "slow down"})
+    polar_http.get(url, json=load_fixture("customer"))
+    assert client.get(CID)["id"] == CID
+    assert sleeps == [7.0]
+
+
+def test_rate_limit_error_carries_retry_after_when_retries_run_out(polar_http, sleeps):
+    polar_http.get(f"{BASE_URL}/v1/customers/{CID}", status=429, headers={"Retry-After": "3"})
+    c = PolarClient(access_token=TOKEN, server=BASE_URL, max_retries=0)
+    with pytest.raises(PolarRateLimitError) as info:
+        c.get(CID)
+    assert info.value.retry_after == 3.0
+    assert sleeps == []
+
+
+def test_backoff_is_capped(polar_http, sleeps):
+    c = PolarClient(
+        access_token=TOKEN, server=BASE_URL, max_retries=6, backoff_base=1, backoff_max=2
+    )
+    polar_http.get(f"{BASE_URL}/v1/customers/{CID}", status=500)
+    with pytest.raises(PolarServerError):
+        c.get(CID)
+    assert len(sleeps) == 6 and max(sleeps) <= 2
+
+
+def test_create_after_ambiguous_failure_finds_by_external_id(client, polar_http, sleeps):
+    polar_http.post(CUSTOMERS, body=requests.ConnectionError("reset after send"))
+    polar_http.get(f"{BASE_URL}/v1/customers/external/usr_1337", json=load_fixture("customer"))
+    result = client.create({"email": "ada@example.com", "external_id": "usr_1337"})
+    assert result["id"] == CID
+    assert [c.request.method for c in polar_http.calls] == ["POST", "GET"]
+
+
+def test_create_retries_when_lookup_finds_nothing(client, polar_http, sleeps):
+    polar_http.post(CUSTOMERS, status=502)
+    polar_http.post(CUSTOMERS, json=load_fixture("customer"), status=201)
+    polar_http.get(
+        f"{BASE_URL}/v1/customers/external/usr_1337", json=load_fixture("error_404"), status=404
+    )
+    result = client.create({"email": "ada@example.com", "external_id": "usr_1337"})
+    assert result["id"] == CID
+    assert [c.request.method for c in polar_http.calls] == ["POST", "GET", "POST"]
+
+
+def test_create_without_external_id_looks_up_by_email(client, polar_http, sleeps):
+    polar_http.post(CUSTOMERS, body=requests.ReadTimeout("slow"))
+    polar_http.get(CUSTOMERS, json=page([load_fixture("customer")], 1, 1))
+    assert client.create({"email": "ada@example.com"})["id"] == CID
+    assert ("email", "ada@example.com") in query_of(polar_http.calls[1])
+    assert sum(c.request.method == "POST" for c in polar_http.calls) == 1
+
+
+def test_create_on_429_retries_without_lookup(client, polar_http, sleeps):
+    polar_http.post(CUSTOMERS, status=429, headers={"Retry-After": "1"})
+    polar_http.post(CUSTOMERS, json=load_fixture("customer"), status=201)
+    assert client.create({"email": "ada@example.com"})["id"] == CID
+    assert [c.request.method for c in polar_http.calls] == ["POST", "POST"]
+    assert sleeps == [1.0]
+
+
+def test_create_gives_up_after_max_retries(client, polar_http, sleeps):
+    polar_http.post(CUSTOMERS, status=503)
+    polar_http.get(
+        f"{BASE_URL}/v1/customers/external/x1", json=load_fixture("error_404"), status=404
+    )
+    with pytest.raises(PolarServerError):
+        client.create({"email": "x@example.com", "external_id": "x1"})
+    assert sum(c.request.method == "POST" for c in polar_http.calls) == 4
+
+
+# ------------------------------------------------------------------ secrets
+
+
+def test_token_never_in_logs_reprs_or_errors(client, polar_http, sleeps, caplog):
+    caplog.set_level(logging.DEBUG)
+    polar_http.get(f"{BASE_URL}/v1/customers/{CID}", json={"detail": "invalid token"}, status=401)
+    polar_http.get(f"{BASE_URL}/v1/customers/{CID}/state", status=500)
+    # A transport error whose text happens to contain the token.
+    polar_http.get(
+        f"{BASE_URL}/v1/customers/{CID}/balance", body=requests.ConnectionError(f"boom {TOKEN}")
+    )
+    errors = []
+    for call in (client.get, client.get_state, client.get_balance):
+        with pytest.raises(PolarError) as info:
+            call(CID)
+        errors.append(info.value)
+    texts = [f"{e} {e!r} {e.__cause__ or ''}" for e in errors]
+    texts += [r.getMessage() for r in caplog.records]
+    texts.append(repr(client))
+    assert caplog.records, "the client should log its requests"
+    assert not [t for t in texts if TOKEN in t]
+
+
+def test_401_message_does_not_leak_token_even_if_echoed(client, polar_http):
+    polar_http.get(f"{BASE_URL}/v1/customers/{CID}", json={"detail": "bad"}, status=401)
+    with pytest.raises(PolarAuthenticationError) as info:
+        client.get(CID)
+    assert TOKEN not in str(info.value)
+
+
+# ----------------------------------------------------------------- settings
+
+
+def test_from_settings_reads_settings_at_call_time(polar_http):
+    with override_settings(
+        POLAR_SYNC={"ACCESS_TOKEN": "tok_a", "SERVER": "sandbox", "TIMEOUT": 3, "MAX_RETRIES": 1}
+    ):
+        c = PolarClient.from_settings()
+        assert (c.base_url, c.timeout, c.max_retries) == ("https://sandbox-api.polar.sh", 3.0, 1)
+    with override_settings(
+        POLAR_SYNC={"ACCESS_TOKEN": "tok_b", "SERVER": BASE_URL, "API_VERSION": "2026-10"}
+    ):
+        polar_http.get(f"{BASE_URL}/v1/customers/{CID}", json=load_fixture("customer"))
+        get_client().get(CID)
+        assert polar_http.calls[0].request.headers["Authorization"] == "Bearer tok_b"
+        assert polar_http.calls[0].request.headers["Polar-Version"] == "2026-10"
+        assert get_client() is get_client()
+
+
+def test_from_settings_without_token_is_a_configuration_error():
+    with override_settings(POLAR_SYNC={"SERVER": "sandbox"}):
+        with pytest.raises(PolarConfigurationError) as info:
+            PolarClient.from_settings()
+    assert "ACCESS_TOKEN" in str(info.value)
+
+
+def test_unknown_setting_is_rejected():
+    with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "x", "PAGESIZE": 10}):
+        with pytest.raises(PolarConfigurationError, match="PAGESIZE"):
+            PolarClient.from_settings()

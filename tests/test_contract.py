@@ -1,0 +1,144 @@
+"""Conformance: the client's requests and the tests' fixtures against the contract."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import responses
+
+from polar_sync.client import PolarClient
+from tests import contract
+from tests.conftest import BASE_URL, FIXTURES, TOKEN, load_fixture
+
+CID = "992fae2a-2a17-4b7a-8d9e-e287cf90131b"
+
+# Fixture file -> the contract schema it must satisfy.
+FIXTURE_SCHEMAS = {
+    "customer": "Customer",
+    "customer_nulls": "Customer",
+    "state": "CustomerState",
+    "state_empty": "CustomerState",
+    "balance": "CustomerBalance",
+    "error_404": "ResourceNotFound",
+    "error_422_email": "HTTPValidationError",
+}
+
+
+@pytest.fixture(autouse=True)
+def _spec():
+    contract.load_spec()
+
+
+def test_every_fixture_is_listed():
+    on_disk = {p.stem for p in FIXTURES.glob("*.json")}
+    # The 2026-10 fixture is checked against the later spec below.
+    assert on_disk - {"customer_2026_team"} == set(FIXTURE_SCHEMAS)
+
+
+@pytest.mark.parametrize(("name", "schema"), sorted(FIXTURE_SCHEMAS.items()))
+def test_fixture_matches_the_contract(name, schema):
+    contract.validate_schema(schema, load_fixture(name))
+
+
+def test_2026_fixture_is_not_a_2025_customer_but_is_a_2026_one():
+    # A team customer without email is exactly what the 2025 contract forbids:
+    # the client must accept it anyway (forward compatibility).
+    with pytest.raises(AssertionError):
+        contract.validate_schema("Customer", load_fixture("customer_2026_team"))
+    contract.validate_schema(
+        "Customer", load_fixture("customer_2026_team"), path=contract.later_spec_path()
+    )
+
+
+def test_validator_rejects_what_the_contract_does_not_allow():
+    with pytest.raises(AssertionError, match="not in the contract"):
+        contract.validate_request("GET", f"{BASE_URL}/v1/customers/?pagesize=10", None)
+    with pytest.raises(AssertionError, match="query 'sorting'"):
+        contract.validate_request("GET", f"{BASE_URL}/v1/customers/?sorting=created", None)
+    with pytest.raises(AssertionError, match="deepObject"):
+        contract.validate_request("GET", f"{BASE_URL}/v1/customers/?metadata=x", None)
+    with pytest.raises(AssertionError, match="request body"):
+        contract.validate_request("POST", f"{BASE_URL}/v1/customers/", b'{"name": "no email"}')
+    with pytest.raises(AssertionError, match="not an operation"):
+        contract.validate_request("PUT", f"{BASE_URL}/v1/customers/{CID}", b"{}")
+    with pytest.raises(AssertionError, match="path parameter"):
+        contract.validate_request("GET", f"{BASE_URL}/v1/customers/not-a-uuid", None)
+    with pytest.raises(AssertionError, match="may answer"):
+        contract.validate_response("customers:get", 201, "application/json", b"{}")
+    bad = dict(load_fixture("customer"), email_verified="yes")
+    with pytest.raises(AssertionError, match="email_verified"):
+        contract.validate_response("customers:get", 200, "application/json", json.dumps(bad))
+
+
+def _exercise_every_operation(client: PolarClient) -> None:
+    client.list(
+        organization_id=["1dbfc517-0bbf-4301-9ba8-555ca42b9737"],
+        email="ada@example.com",
+        query="ada",
+        page=1,
+        limit=100,
+        sorting=["created_at", "-name"],
+        metadata={"plan": "pro", "seats": 5, "beta": True},
+    )
+    client.create(
+        {
+            "email": "ada@example.com",
+            "name": "Ada",
+            "external_id": "usr_1337",
+            "metadata": {"plan": "pro"},
+            "billing_address": {"country": "FR", "city": "Paris"},
+            "tax_id": ["FR61954506077", "eu_vat"],
+        }
+    )
+    client.export(organization_id="1dbfc517-0bbf-4301-9ba8-555ca42b9737")
+    client.get(CID)
+    client.update(CID, {"name": "Ada King", "metadata": {"seats": 6}})
+    client.delete(CID)
+    client.get_external("usr_1337")
+    client.update_external("usr_1337", {"email": "ada@example.org"})
+    client.delete_external("usr_1337")
+    client.get_state(CID)
+    client.get_state_external("usr_1337")
+    client.get_balance(CID)
+
+
+def test_every_request_of_all_12_operations_matches_the_contract():
+    customer = load_fixture("customer")
+    with responses.RequestsMock() as mock:
+        mock.get(
+            f"{BASE_URL}/v1/customers/",
+            json={"items": [customer], "pagination": {"total_count": 1, "max_page": 1}},
+        )
+        mock.post(f"{BASE_URL}/v1/customers/", json=customer, status=201)
+        mock.get(
+            f"{BASE_URL}/v1/customers/export",
+            body=",".join(contract.EXPORT_HEADER),
+            content_type="text/csv",
+        )
+        mock.get(f"{BASE_URL}/v1/customers/{CID}", json=customer)
+        mock.patch(f"{BASE_URL}/v1/customers/{CID}", json=customer)
+        mock.delete(f"{BASE_URL}/v1/customers/{CID}", status=204)
+        mock.get(f"{BASE_URL}/v1/customers/external/usr_1337", json=customer)
+        mock.patch(f"{BASE_URL}/v1/customers/external/usr_1337", json=customer)
+        mock.delete(f"{BASE_URL}/v1/customers/external/usr_1337", status=204)
+        mock.get(f"{BASE_URL}/v1/customers/{CID}/state", json=load_fixture("state"))
+        mock.get(f"{BASE_URL}/v1/customers/external/usr_1337/state", json=load_fixture("state"))
+        mock.get(f"{BASE_URL}/v1/customers/{CID}/balance", json=load_fixture("balance"))
+        _exercise_every_operation(PolarClient(access_token=TOKEN, server=BASE_URL))
+        seen = {
+            contract.validate_request(c.request.method, c.request.url, c.request.body)
+            for c in mock.calls
+        }
+    assert seen == set(contract.operations()), "every one of the 12 operations was exercised"
+    assert len(seen) == 12
+
+
+def test_spec_path_can_be_overridden(monkeypatch, tmp_path):
+    monkeypatch.setenv("POLAR_OPENAPI_SPEC", str(tmp_path / "nowhere.json"))
+    assert contract.spec_path() == Path(tmp_path / "nowhere.json")
+    with pytest.raises(pytest.skip.Exception, match=r"nowhere\.json"):
+        contract.load_spec()
+    assert os.environ["POLAR_OPENAPI_SPEC"].endswith("nowhere.json")
