@@ -26,6 +26,7 @@ RATE_LIMITS: dict[str, int] = {"production": 500, "sandbox": 100}
 
 @dataclass(frozen=True)
 class PolarSyncSettings:
+    # Connection
     ACCESS_TOKEN: str = ""
     SERVER: str = "production"
     ORGANIZATION_ID: str | None = None
@@ -36,12 +37,33 @@ class PolarSyncSettings:
     # Exponential backoff: BACKOFF_BASE * 2**attempt, capped, with full jitter.
     BACKOFF_BASE: float = 0.5
     BACKOFF_MAX: float = 30.0
+    # Pull sync
+    # Requests per minute that polar_sync may spend, shared by every worker;
+    # None means 80% of the documented limit of SERVER (500 production, 100 sandbox).
+    RATE_LIMIT: int | None = None
+    STATE_REFRESH_INTERVAL: float = 3600.0  # seconds before a state counts as stale
+    BALANCE_REFRESH_INTERVAL: float = 3600.0
+    LOCK_TIMEOUT: float = 3600.0  # a running sync older than this is presumed dead
+    # The user model field whose value (as a string) is the customer's external ID
+    # in Polar: how customers are linked to local users, both ways.
+    USER_EXTERNAL_ID_FIELD: str = "pk"
+    # Push (local users -> Polar)
+    PUSH_ENABLED: bool = True
+    DELETE_CUSTOMER_ON_USER_DELETE: bool = True
+    USER_PAYLOAD: str = "polar_sync.mapping.user_payload"
+    USER_FILTER: str | None = None  # dotted path of ``f(user) -> bool``; None: every user
+    ENQUEUE_TIMEOUT: float = 1.0  # seconds the broker may take before a push waits for the drain
+    # REST API
+    API_PERMISSION_CLASS: str = "rest_framework.permissions.IsAdminUser"
+    # Webhooks
+    WEBHOOK_SECRET: str = ""
+    WEBHOOK_TOLERANCE: int = 300  # seconds of clock skew accepted on webhook-timestamp
 
     def __repr__(self) -> str:
-        # The token must never reach a log or a traceback through a repr.
+        # Secrets must never reach a log or a traceback through a repr.
         def show(name: str) -> str:
             value = getattr(self, name)
-            return "'***'" if name == "ACCESS_TOKEN" and value else repr(value)
+            return "'***'" if name in SECRET_SETTINGS and value else repr(value)
 
         shown = ", ".join(f"{f.name}={show(f.name)}" for f in fields(self))
         return f"PolarSyncSettings({shown})"
@@ -50,6 +72,16 @@ class PolarSyncSettings:
     def base_url(self) -> str:
         """The API's base URL for ``SERVER``; raises when it is neither a name nor a URL."""
         return resolve_server(self.SERVER)
+
+    @property
+    def rate_limit(self) -> int:
+        """Requests per minute polar_sync may spend (80% of Polar's limit by default)."""
+        if self.RATE_LIMIT is not None:
+            return self.RATE_LIMIT
+        return int(RATE_LIMITS.get(self.SERVER, RATE_LIMITS["production"]) * 0.8)
+
+
+SECRET_SETTINGS = frozenset({"ACCESS_TOKEN", "WEBHOOK_SECRET"})
 
 
 def resolve_server(server: str) -> str:
@@ -89,18 +121,40 @@ def polar_settings() -> PolarSyncSettings:
             f"Unknown POLAR_SYNC setting(s): {', '.join(unknown)}. "
             f"Known: {', '.join(sorted(known))}."
         )
-    try:
-        values = {
-            "ACCESS_TOKEN": str(raw.get("ACCESS_TOKEN") or ""),
-            "SERVER": str(raw.get("SERVER") or "production"),
-            "ORGANIZATION_ID": raw.get("ORGANIZATION_ID") or None,
-            "TIMEOUT": float(raw.get("TIMEOUT", PolarSyncSettings.TIMEOUT)),
-            "MAX_RETRIES": int(raw.get("MAX_RETRIES", PolarSyncSettings.MAX_RETRIES)),
-            "PAGE_SIZE": int(raw.get("PAGE_SIZE", PolarSyncSettings.PAGE_SIZE)),
-            "API_VERSION": raw.get("API_VERSION") or None,
-            "BACKOFF_BASE": float(raw.get("BACKOFF_BASE", PolarSyncSettings.BACKOFF_BASE)),
-            "BACKOFF_MAX": float(raw.get("BACKOFF_MAX", PolarSyncSettings.BACKOFF_MAX)),
-        }
-    except (TypeError, ValueError) as exc:
-        raise PolarConfigurationError(f"Invalid POLAR_SYNC setting: {exc}") from exc
+    values: dict[str, Any] = {}
+    for f in fields(PolarSyncSettings):
+        if f.name not in raw:
+            continue
+        value = raw[f.name]
+        try:
+            values[f.name] = _coerce(f.name, f.type, value)
+        except (TypeError, ValueError) as exc:
+            raise PolarConfigurationError(
+                f"POLAR_SYNC['{f.name}'] is {value!r}: expected {f.type} ({exc})."
+            ) from None
     return PolarSyncSettings(**values)
+
+
+def _coerce(name: str, type_name: Any, value: Any) -> Any:
+    """Check and convert one setting to the type its field declares."""
+    optional = "None" in str(type_name)
+    if value is None or value == "":
+        if optional:
+            return None
+        if "str" in str(type_name):
+            return ""
+        raise ValueError("a value is required")
+    base = str(type_name).replace(" | None", "")
+    if base == "bool":
+        if not isinstance(value, bool):
+            raise ValueError("not a boolean")
+        return value
+    if base == "int":
+        if isinstance(value, bool) or int(value) != float(value):
+            raise ValueError("not a whole number")
+        return int(value)
+    if base == "float":
+        if isinstance(value, bool):
+            raise ValueError("not a number")
+        return float(value)
+    return str(value)

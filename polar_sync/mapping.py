@@ -292,9 +292,9 @@ def balance_fields(payload: Any, *, customer_id: Any = None) -> JSON:
     return {"balance": balance, "currency": currency.lower()}
 
 
-def user_external_id(user: Any) -> str:
-    """The default external ID of a local user: its primary key as a string."""
-    return str(user.pk)
+def user_external_id(user: Any, field: str = "pk") -> str:
+    """A local user's external ID in Polar: ``field`` (default the primary key) as a string."""
+    return str(getattr(user, field))
 
 
 def user_payload(user: Any) -> JSON:

@@ -92,6 +92,22 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 
+# Periodic work (run ``celery -A project beat``); intervals in seconds, from the environment.
+CELERY_BEAT_SCHEDULE = {
+    "polar-pull-customers": {
+        "task": "polar_sync.pull_customers",
+        "schedule": float(os.environ.get("POLAR_PULL_INTERVAL", 15 * 60)),
+    },
+    "polar-refresh-states": {
+        "task": "polar_sync.refresh_states",
+        "schedule": float(os.environ.get("POLAR_STATES_INTERVAL", 5 * 60)),
+    },
+    "polar-refresh-balances": {
+        "task": "polar_sync.refresh_balances",
+        "schedule": float(os.environ.get("POLAR_BALANCES_INTERVAL", 15 * 60)),
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

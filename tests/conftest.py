@@ -63,3 +63,23 @@ def client():
 
     with PolarClient(access_token=TOKEN, server=BASE_URL, max_retries=3, timeout=1.0) as c:
         yield c
+
+
+@pytest.fixture
+def live_polar(settings):
+    """A local Polar server (no customers) with POLAR_SYNC pointed at it.
+
+    Arrange the world through ``live_polar.store``; faults via ``live_polar.faults``.
+    """
+    from polar_sync.testing import LocalPolarServer
+
+    with LocalPolarServer() as server:
+        settings.POLAR_SYNC = {
+            "ACCESS_TOKEN": server.token,
+            "SERVER": server.url,
+            "TIMEOUT": 5.0,
+            "MAX_RETRIES": 1,
+            "BACKOFF_BASE": 0.01,
+            "RATE_LIMIT": 100_000,
+        }
+        yield server

@@ -1,0 +1,89 @@
+"""A request budget shared by every worker process: a token bucket in the database.
+
+Polar allows 500 requests a minute per organization (100 in the sandbox). By
+default polar_sync spends 80% of that: the bucket refills at the budgeted rate
+and holds at most the remaining 20%, so that even a full bucket spent at once
+plus a minute of refill stays under Polar's limit in any 60-second window.
+
+Each take is a single conditional ``UPDATE``, so two processes can never both
+spend the last token, on any database.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.db.models import F, Value
+from django.db.models.functions import Least
+
+from ..conf import polar_settings
+from ..models import RequestBudget
+
+logger = logging.getLogger("polar_sync.budget")
+
+BUDGET_NAME = "polar-api"
+
+
+@dataclass(frozen=True)
+class Budget:
+    per_minute: float
+    capacity: float
+    name: str = BUDGET_NAME
+
+    @property
+    def per_second(self) -> float:
+        return self.per_minute / 60.0
+
+    @classmethod
+    def from_settings(cls) -> Budget:
+        rate = float(polar_settings().rate_limit)
+        # Polar's limit is rate / 0.8 by default; keep the bucket to the rest.
+        return cls(per_minute=rate, capacity=max(1.0, rate / 4))
+
+
+def budget_try_take(*, budget: Budget, now: float | None = None) -> float:
+    """Take one token if there is one: returns 0.0, else the seconds until there is one."""
+    now = time.time() if now is None else now
+    RequestBudget.objects.get_or_create(
+        name=budget.name, defaults={"tokens": budget.capacity, "updated_at": now}
+    )
+    refilled = Least(
+        Value(budget.capacity),
+        F("tokens") + (Value(now) - F("updated_at")) * Value(budget.per_second),
+    )
+    taken = (
+        RequestBudget.objects.filter(name=budget.name)
+        .alias(available=refilled)
+        .filter(available__gte=1)
+        .update(tokens=refilled - 1, updated_at=Value(now))
+    )
+    if taken:
+        return 0.0
+    row = RequestBudget.objects.get(name=budget.name)
+    available = min(budget.capacity, row.tokens + (now - row.updated_at) * budget.per_second)
+    return max(0.001, (1 - available) / budget.per_second)
+
+
+def budget_take(*, budget: Budget, max_wait: float | None = None) -> bool:
+    """Wait for a token (at most ``max_wait`` seconds); returns whether one was taken."""
+    waited = 0.0
+    while True:
+        wait = budget_try_take(budget=budget)
+        if wait == 0.0:
+            return True
+        if max_wait is not None and waited + wait > max_wait:
+            return False
+        time.sleep(wait)
+        waited += wait
+
+
+def budget_pause(*, budget: Budget, seconds: float, now: float | None = None) -> None:
+    """Empty the bucket for ``seconds`` (after a 429), so every worker slows down."""
+    now = time.time() if now is None else now
+    debt = -seconds * budget.per_second
+    RequestBudget.objects.update_or_create(
+        name=budget.name, defaults={"tokens": debt, "updated_at": now}
+    )
+    logger.warning("Polar rate limit hit: every worker pauses for %.1fs", seconds)

@@ -1,0 +1,260 @@
+"""Writing customers into the mirror: bulk upserts per page, and the full pull."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ..client import PolarClient
+from ..conf import polar_settings
+from ..exceptions import PolarError, PolarNotFoundError, PolarRateLimitError
+from ..mapping import CUSTOMER_FIELDS, MappingError, customer_fields
+from ..models import Customer, SyncRun
+from .budget import Budget, budget_pause, budget_take
+from .runs import sync_run_finish, sync_run_save_progress, sync_run_start
+
+logger = logging.getLogger("polar_sync.sync")
+
+# Columns rewritten on conflict: everything but the primary key.
+UPDATE_FIELDS = [f for f in CUSTOMER_FIELDS if f != "id"] + ["synced_at", "user"]
+# How many "missing" customers one pull confirms with a GET before marking them deleted.
+MAX_DELETION_CHECKS = 500
+
+
+@dataclass
+class UpsertResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failures: list[MappingError] = field(default_factory=list)
+    ids: list[uuid.UUID] = field(default_factory=list)
+
+    def add(self, other: UpsertResult) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.failures.extend(other.failures)
+        self.ids.extend(other.ids)
+
+
+def users_by_external_id(external_ids: Iterable[str]) -> dict[str, Any]:
+    """Local user primary keys by external ID (``USER_EXTERNAL_ID_FIELD``), in one query."""
+    user_model = get_user_model()
+    name = polar_settings().USER_EXTERNAL_ID_FIELD
+    model_field = user_model._meta.pk if name == "pk" else user_model._meta.get_field(name)
+    values = {}
+    for external_id in external_ids:
+        try:
+            values[model_field.to_python(external_id)] = external_id
+        except (ValidationError, ValueError, TypeError):
+            continue  # cannot be a value of that field, so no user has it
+    if not values:
+        return {}
+    rows = user_model._default_manager.filter(**{f"{name}__in": list(values)}).values_list(
+        name, "pk"
+    )
+    return {str(value): pk for value, pk in rows}
+
+
+def customers_upsert(
+    *,
+    payloads: list[Any],
+    synced_at: datetime | None = None,
+    skip_older: bool = False,
+) -> UpsertResult:
+    """Write a page of Customer payloads in a constant number of queries.
+
+    Unchanged customers (same payload, same user link) are not written. A
+    payload that cannot be mapped is reported in ``failures`` and the rest of
+    the page is still written. With ``skip_older``, a payload whose
+    ``modified_at`` is older than the mirror's is ignored (webhooks may arrive
+    out of order).
+    """
+    result = UpsertResult()
+    synced_at = synced_at or timezone.now()
+    incoming: dict[uuid.UUID, dict[str, Any]] = {}
+    for payload in payloads:
+        try:
+            fields = customer_fields(payload)
+        except MappingError as exc:
+            logger.warning("skipping a malformed customer: %s", exc)
+            result.failures.append(exc)
+            continue
+        incoming[fields["id"]] = fields  # a page may repeat a row; the last one wins
+    if not incoming:
+        return result
+    result.ids = list(incoming)
+    external_ids = {f["external_id"] for f in incoming.values() if f["external_id"]}
+
+    with transaction.atomic():
+        existing = {
+            row[0]: row
+            for row in Customer.objects.filter(
+                Q(id__in=list(incoming)) | Q(external_id__in=list(external_ids))
+            ).values_list("id", "raw", "external_id", "user_id", "deleted_at", "modified_at")
+        }
+        users = users_by_external_id(external_ids)
+        to_write: list[Customer] = []
+        for pk, fields in incoming.items():
+            user_id = users.get(fields["external_id"]) if fields["external_id"] else None
+            row = existing.get(pk)
+            if row is not None:
+                _pk, raw, ext, old_user, deleted_at, modified_at = row
+                if (raw, ext, old_user, deleted_at) == (
+                    fields["raw"],
+                    fields["external_id"],
+                    user_id,
+                    fields["deleted_at"],
+                ):
+                    result.unchanged += 1
+                    continue
+                if (
+                    skip_older
+                    and modified_at
+                    and fields["modified_at"]
+                    and fields["modified_at"] < modified_at
+                ):
+                    result.unchanged += 1
+                    continue
+                result.updated += 1
+            else:
+                result.created += 1
+            to_write.append(Customer(**fields, user_id=user_id, synced_at=synced_at))
+        # An external ID freed by a deletion in Polar may now belong to another
+        # customer: release it from the stale row first, or the insert would clash.
+        taken = {
+            row[2]: pk
+            for pk, row in existing.items()
+            if row[2] in external_ids and pk not in incoming
+        }
+        if taken:
+            Customer.objects.filter(id__in=list(taken.values())).update(external_id=None)
+        if to_write:
+            Customer.objects.bulk_create(
+                to_write,
+                update_conflicts=True,
+                unique_fields=["id"],
+                update_fields=UPDATE_FIELDS,
+            )
+    return result
+
+
+def customer_upsert(*, payload: Any, skip_older: bool = False) -> Customer | None:
+    """Write one Customer payload (from a push or a webhook); returns the row."""
+    result = customers_upsert(payloads=[payload], skip_older=skip_older)
+    if result.failures:
+        raise result.failures[0]
+    return Customer.objects.filter(pk=result.ids[0]).first()
+
+
+def customers_mark_deleted(*, ids: Iterable[uuid.UUID], when: datetime | None = None) -> int:
+    """Mark customers deleted in Polar. Rows are kept: orders and history refer to them.
+
+    Like Polar, the deletion frees the external ID (the raw payload keeps it).
+    """
+    return Customer.objects.filter(id__in=list(ids), deleted_at__isnull=True).update(
+        deleted_at=when or timezone.now(), external_id=None
+    )
+
+
+ProgressCallback = Callable[[SyncRun], None]
+
+
+def budgeted_client(*, client: PolarClient | None = None) -> PolarClient:
+    """A client whose every request first takes a token from the shared budget."""
+    budget = Budget.from_settings()
+    client = client or PolarClient.from_settings()
+    client.before_request = lambda: budget_take(budget=budget)
+    return client
+
+
+def _pause_on_rate_limit(exc: PolarError) -> None:
+    if isinstance(exc, PolarRateLimitError) and exc.retry_after:
+        budget_pause(budget=Budget.from_settings(), seconds=exc.retry_after)
+
+
+def customers_pull(
+    *,
+    client: PolarClient | None = None,
+    dry_run: bool = False,
+    progress: ProgressCallback | None = None,
+) -> SyncRun | None:
+    """Mirror every customer: walk all pages sorted by ``created_at``, upsert each page.
+
+    Each page commits on its own, so an interrupted pull leaves a consistent
+    mirror that the next pull completes. Customers are marked deleted only
+    after a complete walk, and only once a GET confirms that Polar no longer
+    has them (page-number pagination over a changing set can skip a row).
+    Returns None when another pull is already running.
+    """
+    run = sync_run_start(kind=SyncRun.Kind.CUSTOMERS, dry_run=dry_run)
+    if run is None:
+        return None
+    client = budgeted_client(client=client)
+    sent_before = client.request_count
+    seen: set[uuid.UUID] = set()
+    try:
+        for page in client.iter_pages(sorting=["created_at"]):
+            run.pages += 1
+            run.total_count = page["pagination"].get("total_count")
+            if dry_run:
+                result = UpsertResult(unchanged=len(page["items"]))
+                result.ids = [uuid.UUID(str(c.get("id"))) for c in page["items"] if c.get("id")]
+            else:
+                result = customers_upsert(payloads=page["items"])
+            seen.update(result.ids)
+            run.created += result.created
+            run.updated += result.updated
+            run.unchanged += result.unchanged
+            run.failed += len(result.failures)
+            if result.failures:
+                run.error = "\n".join(str(f) for f in result.failures[-20:])
+            run.requests = client.request_count - sent_before
+            sync_run_save_progress(run=run)
+            if progress:
+                progress(run)
+        if not dry_run:
+            run.deleted = _delete_missing(client=client, seen=seen)
+    except PolarError as exc:
+        _pause_on_rate_limit(exc)
+        run.requests = client.request_count - sent_before
+        logger.error("customer pull failed after %d pages: %s", run.pages, exc)
+        return sync_run_finish(run=run, status=SyncRun.Status.FAILED, error=str(exc))
+    run.requests = client.request_count - sent_before
+    status = SyncRun.Status.PARTIAL if run.failed else SyncRun.Status.SUCCEEDED
+    return sync_run_finish(run=run, status=status, error=run.error)
+
+
+def _delete_missing(*, client: PolarClient, seen: set[uuid.UUID]) -> int:
+    """After a complete walk: confirm and mark deleted the customers Polar no longer lists."""
+    missing = [
+        pk
+        for pk in Customer.objects.active().values_list("id", flat=True).iterator(chunk_size=5000)
+        if pk not in seen
+    ]
+    if len(missing) > MAX_DELETION_CHECKS:
+        logger.warning(
+            "%d customers are missing from the walk; confirming %d now, the rest next pull",
+            len(missing),
+            MAX_DELETION_CHECKS,
+        )
+    gone = []
+    for pk in missing[:MAX_DELETION_CHECKS]:
+        try:
+            payload = client.get(str(pk))
+        except PolarNotFoundError:
+            gone.append(pk)
+            continue
+        # Still there: the page walk skipped it (a row moved between pages).
+        customers_upsert(payloads=[payload])
+    return customers_mark_deleted(ids=gone)

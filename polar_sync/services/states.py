@@ -1,0 +1,251 @@
+"""Customer states and balances: applying payloads and refreshing them within budget."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from ..client import PolarClient
+from ..conf import polar_settings
+from ..exceptions import (
+    PolarEndpointNotAvailableError,
+    PolarError,
+    PolarNotFoundError,
+    PolarPermanentError,
+)
+from ..mapping import MappingError, balance_fields, state_rows
+from ..models import (
+    Customer,
+    CustomerBalance,
+    CustomerState,
+    StateBenefitGrant,
+    StateMeter,
+    StateSubscription,
+    SyncRun,
+)
+from .customers import (
+    _pause_on_rate_limit,
+    budgeted_client,
+    customer_upsert,
+    customers_mark_deleted,
+)
+from .runs import sync_run_finish, sync_run_save_progress, sync_run_start
+
+logger = logging.getLogger("polar_sync.sync")
+
+
+def customer_state_apply(*, payload: Any, skip_older: bool = False) -> Customer:
+    """Replace a customer's state from a CustomerState payload, atomically.
+
+    The payload carries the customer's own fields too, so the customer row is
+    upserted first; then its subscriptions, grants and meters are replaced as
+    a whole, so a reader never sees half of the old state and half of the new.
+    """
+    _customer, subs, grants, meters = state_rows(payload)  # validate before writing
+    with transaction.atomic():
+        customer = customer_upsert(payload=_customer_part(payload), skip_older=skip_older)
+        assert customer is not None
+        StateSubscription.objects.filter(customer=customer).delete()
+        StateBenefitGrant.objects.filter(customer=customer).delete()
+        StateMeter.objects.filter(customer=customer).delete()
+        StateSubscription.objects.bulk_create(
+            StateSubscription(customer=customer, **s) for s in subs
+        )
+        StateBenefitGrant.objects.bulk_create(
+            StateBenefitGrant(customer=customer, **g) for g in grants
+        )
+        StateMeter.objects.bulk_create(StateMeter(customer=customer, **m) for m in meters)
+        CustomerState.objects.update_or_create(
+            customer=customer, defaults={"raw": payload, "synced_at": timezone.now()}
+        )
+    return customer
+
+
+def _customer_part(state: dict[str, Any]) -> dict[str, Any]:
+    """A CustomerState payload without its state lists: the Customer it describes."""
+    skip = {"active_subscriptions", "granted_benefits", "active_meters"}
+    return {k: v for k, v in state.items() if k not in skip}
+
+
+def customer_state_clear(*, customer_id: uuid.UUID) -> None:
+    """Empty a customer's state (Polar cancels and revokes everything on delete)."""
+    with transaction.atomic():
+        StateSubscription.objects.filter(customer_id=customer_id).delete()
+        StateBenefitGrant.objects.filter(customer_id=customer_id).delete()
+        StateMeter.objects.filter(customer_id=customer_id).delete()
+
+
+def customer_state_refresh(*, customer_id: uuid.UUID | str, client: PolarClient) -> Customer | None:
+    """Fetch one customer's state and apply it; a 404 marks the customer deleted."""
+    try:
+        payload = client.get_state(str(customer_id))
+    except PolarNotFoundError:
+        customers_mark_deleted(ids=[uuid.UUID(str(customer_id))])
+        customer_state_clear(customer_id=uuid.UUID(str(customer_id)))
+        return None
+    return customer_state_apply(payload=payload)
+
+
+def customer_balance_refresh(
+    *, customer_id: uuid.UUID | str, client: PolarClient
+) -> CustomerBalance | None:
+    """Fetch one customer's balance and store it; a 404 marks the customer deleted.
+
+    Raises :class:`PolarEndpointNotAvailableError` when the server has no
+    ``/balance`` route at all, for the caller to stop asking.
+    """
+    try:
+        payload = client.get_balance(str(customer_id))
+    except PolarNotFoundError:
+        customers_mark_deleted(ids=[uuid.UUID(str(customer_id))])
+        return None
+    fields = balance_fields(payload, customer_id=customer_id)
+    balance, _ = CustomerBalance.objects.update_or_create(
+        customer_id=customer_id, defaults={**fields, "synced_at": timezone.now()}
+    )
+    return balance
+
+
+def customers_due(*, kind: str) -> QuerySet[Customer]:
+    """Active customers whose state (or balance) is missing or stale: missing first, then oldest."""
+    conf = polar_settings()
+    if kind == SyncRun.Kind.STATES:
+        field, interval = "state__synced_at", conf.STATE_REFRESH_INTERVAL
+    else:
+        field, interval = "balance__synced_at", conf.BALANCE_REFRESH_INTERVAL
+    stale_before = timezone.now() - timedelta(seconds=interval)
+    return (
+        Customer.objects.active()
+        .exclude(**{f"{field}__gte": stale_before})
+        .order_by(F(field).asc(nulls_first=True), "created_at")
+    )
+
+
+def balance_endpoint_missing() -> bool:
+    """Whether the last balance run found no ``/balance`` route, recently enough to trust it."""
+    last = (
+        SyncRun.objects.filter(kind=SyncRun.Kind.BALANCES)
+        .exclude(status=SyncRun.Status.RUNNING)
+        .first()
+    )
+    if last is None or not last.endpoint_missing or last.finished_at is None:
+        return False
+    recheck_after = timedelta(seconds=polar_settings().BALANCE_REFRESH_INTERVAL)
+    return timezone.now() - last.finished_at < recheck_after
+
+
+RefreshOne = Callable[..., Any]
+
+
+def _refresh_run(
+    *,
+    kind: str,
+    refresh_one: RefreshOne,
+    client: PolarClient | None,
+    max_requests: int | None,
+    progress: Callable[[SyncRun], None] | None,
+) -> SyncRun | None:
+    run = sync_run_start(kind=kind)
+    if run is None:
+        return None
+    client = budgeted_client(client=client)
+    sent_before = client.request_count
+    due = customers_due(kind=kind)
+    run.total_count = due.count()
+    limit = run.total_count if max_requests is None else min(run.total_count, max_requests)
+    status, error = SyncRun.Status.SUCCEEDED, ""
+    try:
+        for customer_id in due.values_list("id", flat=True)[:limit]:
+            if max_requests is not None and client.request_count - sent_before >= max_requests:
+                break
+            try:
+                result = refresh_one(customer_id=customer_id, client=client)
+            except (MappingError, PolarPermanentError) as exc:
+                if isinstance(exc, PolarEndpointNotAvailableError):
+                    raise
+                run.failed += 1
+                run.error = f"{customer_id}: {exc}"
+                logger.warning("%s refresh of %s failed: %s", kind, customer_id, exc)
+            else:
+                if result is None:
+                    run.deleted += 1
+                else:
+                    run.updated += 1
+            run.requests = client.request_count - sent_before
+            sync_run_save_progress(run=run)
+            if progress:
+                progress(run)
+    except PolarEndpointNotAvailableError as exc:
+        run.endpoint_missing = True
+        error = f"{exc}: not asking again for {polar_settings().BALANCE_REFRESH_INTERVAL:.0f}s"
+        logger.warning("%s", error)
+    except PolarError as exc:
+        _pause_on_rate_limit(exc)
+        status, error = SyncRun.Status.FAILED, str(exc)
+        logger.error("%s refresh stopped: %s", kind, exc)
+    run.requests = client.request_count - sent_before
+    if status == SyncRun.Status.SUCCEEDED and run.failed:
+        status, error = SyncRun.Status.PARTIAL, run.error
+    return sync_run_finish(run=run, status=status, error=error)
+
+
+def states_refresh(
+    *,
+    client: PolarClient | None = None,
+    max_requests: int | None = None,
+    progress: Callable[[SyncRun], None] | None = None,
+) -> SyncRun | None:
+    """Refresh stale states, never-fetched first, spending at most ``max_requests``.
+
+    Every request takes a token from the budget shared by all workers, so
+    several workers together stay under Polar's rate limit.
+    """
+    return _refresh_run(
+        kind=SyncRun.Kind.STATES,
+        refresh_one=customer_state_refresh,
+        client=client,
+        max_requests=max_requests,
+        progress=progress,
+    )
+
+
+def balances_refresh(
+    *,
+    client: PolarClient | None = None,
+    max_requests: int | None = None,
+    progress: Callable[[SyncRun], None] | None = None,
+) -> SyncRun | None:
+    """Refresh stale balances like :func:`states_refresh`.
+
+    When the server has no ``/balance`` route (newer API versions), the run
+    records it once and later runs do not ask until the refresh interval passes.
+    """
+    if balance_endpoint_missing():
+        logger.info("the balance endpoint is not available on this server; skipping")
+        return None
+    return _refresh_run(
+        kind=SyncRun.Kind.BALANCES,
+        refresh_one=customer_balance_refresh,
+        client=client,
+        max_requests=max_requests,
+        progress=progress,
+    )
+
+
+def customer_refresh(*, customer_id: uuid.UUID | str, client: PolarClient | None = None) -> None:
+    """Refresh one customer now: its state (which carries the customer) and its balance."""
+    client = budgeted_client(client=client)
+    if customer_state_refresh(customer_id=customer_id, client=client) is None:
+        return
+    if not balance_endpoint_missing():
+        try:
+            customer_balance_refresh(customer_id=customer_id, client=client)
+        except PolarEndpointNotAvailableError:
+            logger.info("no /balance on this server; %s refreshed without balance", customer_id)

@@ -1,0 +1,45 @@
+"""Celery tasks: thin doors that call a service and decide nothing else.
+
+Tasks take primary keys, never model instances, and are safe to run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from . import services
+
+logger = logging.getLogger("polar_sync.tasks")
+
+
+def _report(name: str, run) -> dict | None:
+    if run is None:
+        logger.info("%s: another run is in progress (or nothing to do); exiting", name)
+        return None
+    return {"run": run.pk, "status": run.status}
+
+
+@shared_task(name="polar_sync.pull_customers", ignore_result=True)
+def pull_customers() -> dict | None:
+    """Mirror every customer (a no-op when a pull is already running)."""
+    return _report("pull_customers", services.customers_pull())
+
+
+@shared_task(name="polar_sync.refresh_states", ignore_result=True)
+def refresh_states(max_requests: int | None = None) -> dict | None:
+    """Refresh stale customer states within the shared request budget."""
+    return _report("refresh_states", services.states_refresh(max_requests=max_requests))
+
+
+@shared_task(name="polar_sync.refresh_balances", ignore_result=True)
+def refresh_balances(max_requests: int | None = None) -> dict | None:
+    """Refresh stale customer balances within the shared request budget."""
+    return _report("refresh_balances", services.balances_refresh(max_requests=max_requests))
+
+
+@shared_task(name="polar_sync.refresh_customer", ignore_result=True)
+def refresh_customer(customer_id: str) -> None:
+    """Refresh one customer's state (which carries the customer) and balance."""
+    services.customer_refresh(customer_id=customer_id)
