@@ -11,6 +11,9 @@ import responses
 
 from tests import contract
 
+# The fixtures host projects use too: polar_server, polar_server_factory.
+pytest_plugins = ["polar_sync.testing.pytest_plugin"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 BASE_URL = "http://polar.test"
 TOKEN = "polar_oat_secret_token_never_shown"
