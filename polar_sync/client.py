@@ -14,28 +14,24 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
-from . import __version__
+from . import __version__, wire
 from .conf import polar_settings, resolve_server
 from .exceptions import (
-    PolarAuthenticationError,
-    PolarClientError,
     PolarConfigurationError,
-    PolarEndpointNotAvailableError,
     PolarError,
     PolarNetworkError,
     PolarNotFoundError,
-    PolarPermissionError,
     PolarRateLimitError,
     PolarResponseError,
     PolarServerError,
     PolarTimeoutError,
     PolarTransientError,
-    PolarValidationError,
 )
 
 logger = logging.getLogger("polar_sync.client")
@@ -135,7 +131,7 @@ class PolarClient:
         metadata: Mapping[str, Any] | None = None,
     ) -> JSON:
         """One page: ``{"items": [...], "pagination": {"total_count", "max_page"}}``."""
-        params = _list_params(
+        params = wire.list_params(
             organization_id=organization_id,
             email=email,
             query=query,
@@ -145,23 +141,51 @@ class PolarClient:
             metadata=metadata,
         )
         body = self._json("customers:list", "GET", "/v1/customers/", params=params)
-        return _expect_list(body)
+        return wire.expect_list(body)
 
     def iter_pages(
         self,
         *,
         start_page: int = 1,
         limit: int | None = None,
+        prefetch: bool = False,
         **filters: Any,
     ) -> Iterator[JSON]:
-        """Every page from ``start_page`` on, as returned by :meth:`list`."""
-        page = start_page
-        while True:
-            result = self.list(page=page, limit=limit or self.page_size, **filters)
-            yield result
-            if not result["items"] or page >= int(result["pagination"].get("max_page") or 0):
-                return
-            page += 1
+        """Every page from ``start_page`` on, as returned by :meth:`list`.
+
+        With ``prefetch``, the next page is fetched in a background thread while
+        the caller works on the current one, so that writing a page and waiting
+        for the network overlap. ``before_request`` is then still called in the
+        caller's thread, once per page, before that page is asked for.
+        """
+        limit = limit or self.page_size
+        if not prefetch:
+            page = start_page
+            while True:
+                result = self.list(page=page, limit=limit, **filters)
+                yield result
+                if wire.is_last_page(result, page):
+                    return
+                page += 1
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="polar-prefetch") as pool:
+
+            def fetch(page: int) -> JSON:
+                _hooks.off = True  # the caller's thread ran the hook for this page
+                return self.list(page=page, limit=limit, **filters)
+
+            page = start_page
+            self._run_hook()
+            pending = pool.submit(fetch, page)
+            while True:
+                result = pending.result()
+                last = wire.is_last_page(result, page)
+                if not last:
+                    self._run_hook()
+                    pending = pool.submit(fetch, page + 1)
+                yield result
+                if last:
+                    return
+                page += 1
 
     def iter_customers(self, **filters: Any) -> Iterator[JSON]:
         """Every customer matching ``filters``, walking all pages."""
@@ -181,7 +205,7 @@ class PolarClient:
         attempt = 0
         while True:
             try:
-                return _expect_customer(
+                return wire.expect_customer(
                     op, self._json(op, "POST", "/v1/customers/", json=dict(body), retry=False)
                 )
             except PolarRateLimitError as exc:
@@ -226,7 +250,7 @@ class PolarClient:
         chunk_size: int = 64 * 1024,
     ) -> Iterator[bytes]:
         """Polar's CSV export as byte chunks, for streaming it through to a browser."""
-        params = _list_params(organization_id=organization_id)
+        params = wire.list_params(organization_id=organization_id)
         response = self._request(
             "customers:export", "GET", "/v1/customers/export", params=params, stream=True
         )
@@ -243,23 +267,25 @@ class PolarClient:
 
     def get(self, customer_id: str) -> JSON:
         op = "customers:get"
-        return _expect_customer(op, self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}"))
+        return wire.expect_customer(op, self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}"))
 
     def update(self, customer_id: str, body: Mapping[str, Any]) -> JSON:
         op = "customers:update"
         path = f"/v1/customers/{_seg(customer_id)}"
-        return _expect_customer(op, self._json(op, "PATCH", path, json=dict(body)))
+        return wire.expect_customer(op, self._json(op, "PATCH", path, json=dict(body)))
 
     def delete(self, customer_id: str) -> None:
         self._request("customers:delete", "DELETE", f"/v1/customers/{_seg(customer_id)}").close()
 
     def get_state(self, customer_id: str) -> JSON:
         op = "customers:get_state"
-        return _expect_state(op, self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}/state"))
+        return wire.expect_state(
+            op, self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}/state")
+        )
 
     def get_balance(self, customer_id: str) -> JSON:
         op = "customers:get_balance"
-        return _expect_balance(
+        return wire.expect_balance(
             op, self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}/balance")
         )
 
@@ -268,12 +294,12 @@ class PolarClient:
     def get_external(self, external_id: str) -> JSON:
         op = "customers:get_external"
         path = f"/v1/customers/external/{_seg(external_id)}"
-        return _expect_customer(op, self._json(op, "GET", path))
+        return wire.expect_customer(op, self._json(op, "GET", path))
 
     def update_external(self, external_id: str, body: Mapping[str, Any]) -> JSON:
         op = "customers:update_external"
         path = f"/v1/customers/external/{_seg(external_id)}"
-        return _expect_customer(op, self._json(op, "PATCH", path, json=dict(body)))
+        return wire.expect_customer(op, self._json(op, "PATCH", path, json=dict(body)))
 
     def delete_external(self, external_id: str) -> None:
         path = f"/v1/customers/external/{_seg(external_id)}"
@@ -282,7 +308,7 @@ class PolarClient:
     def get_state_external(self, external_id: str) -> JSON:
         op = "customers:get_state_external"
         path = f"/v1/customers/external/{_seg(external_id)}/state"
-        return _expect_state(op, self._json(op, "GET", path))
+        return wire.expect_state(op, self._json(op, "GET", path))
 
     # -------------------------------------------------------------- plumbing
 
@@ -337,8 +363,8 @@ class PolarClient:
         json: Any,
         stream: bool,
     ) -> requests.Response:
-        if self.before_request is not None:
-            self.before_request()
+        if not getattr(_hooks, "off", False):
+            self._run_hook()
         self.request_count += 1
         started = time.monotonic()
         try:
@@ -366,9 +392,18 @@ class PolarClient:
         if response.status_code < 400:
             return response
         try:
-            raise _error_for(operation, response)
+            raise wire.error_for(
+                operation,
+                response.status_code,
+                _json_or_none(response),
+                response.headers.get("Retry-After"),
+            )
         finally:
             response.close()
+
+    def _run_hook(self) -> None:
+        if self.before_request is not None:
+            self.before_request()
 
     def _backoff(self, operation: str, attempt: int, exc: PolarError) -> None:
         retry_after = getattr(exc, "retry_after", None)
@@ -377,9 +412,9 @@ class PolarClient:
         else:
             # Full jitter keeps many workers from retrying in lockstep.
             delay = random.uniform(0, min(self.backoff_max, self.backoff_base * (2**attempt)))
+        # str(exc) already names the operation.
         logger.warning(
-            "%s failed (%s); retry %d/%d in %.2fs",
-            operation,
+            "%s; retry %d/%d in %.2fs",
             exc,
             attempt + 1,
             self.max_retries,
@@ -392,6 +427,17 @@ class PolarClient:
 # helpers
 
 
+# Set in a prefetch thread: its requests' hook already ran in the caller's thread.
+_hooks = threading.local()
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 def _seg(value: str) -> str:
     """A path segment, percent-encoded (external IDs are free text)."""
     if value is None or str(value) == "":
@@ -401,149 +447,6 @@ def _seg(value: str) -> str:
 
 def _leaks(exc: BaseException, token: str) -> bool:
     return bool(token) and token in str(exc)
-
-
-def _as_list(value: str | Iterable[Any] | None) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes, int, float, bool)):
-        return [value]
-    return list(value)
-
-
-def _query_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _list_params(
-    *,
-    organization_id: str | Iterable[str] | None = None,
-    email: str | None = None,
-    query: str | None = None,
-    page: int | None = None,
-    limit: int | None = None,
-    sorting: str | Iterable[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-) -> list[tuple[str, str]]:
-    """Query parameters in the contract's styles: repeated keys, deepObject metadata."""
-    params: list[tuple[str, str]] = [("organization_id", str(o)) for o in _as_list(organization_id)]
-    if email is not None:
-        params.append(("email", email))
-    if query is not None:
-        params.append(("query", query))
-    if page is not None:
-        params.append(("page", str(int(page))))
-    if limit is not None:
-        params.append(("limit", str(int(limit))))
-    params.extend(("sorting", str(s)) for s in _as_list(sorting))
-    for key, value in (metadata or {}).items():
-        params.extend((f"metadata[{key}]", _query_value(v)) for v in _as_list(value))
-    return params
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        # An HTTP-date is allowed by RFC 9110; Polar sends seconds, so treat anything
-        # else as "unknown" and fall back to exponential backoff.
-        return None
-
-
-def _error_body(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _error_for(operation: str, response: requests.Response) -> PolarError:
-    status = response.status_code
-    body = _error_body(response)
-    detail = body.get("detail") if isinstance(body, dict) else None
-    kwargs: dict[str, Any] = {"operation": operation, "status_code": status}
-    if status == 429:
-        retry_after = _retry_after(response)
-        return PolarRateLimitError(
-            f"rate limited; retry after {retry_after if retry_after is not None else '?'}s",
-            retry_after=retry_after,
-            **kwargs,
-        )
-    if status >= 500:
-        return PolarServerError(f"Polar answered {status}", **kwargs)
-    if status == 401:
-        return PolarAuthenticationError(
-            f"the access token was refused: {detail or 'unauthorized'}", **kwargs
-        )
-    if status == 403:
-        return PolarPermissionError(
-            f"the access token lacks a permission: {detail or 'forbidden'}", **kwargs
-        )
-    if status == 404:
-        if isinstance(body, dict) and "error" in body:
-            return PolarNotFoundError(
-                f"not found: {detail or body['error']}", detail=detail, **kwargs
-            )
-        return PolarEndpointNotAvailableError(
-            "this endpoint does not exist on this server (API version?)", **kwargs
-        )
-    if status == 422:
-        errors = detail if isinstance(detail, list) else []
-        summary = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}"
-            for e in errors
-            if isinstance(e, dict)
-        )
-        return PolarValidationError(
-            f"validation failed: {summary or detail or 'no detail'}", errors=errors, **kwargs
-        )
-    return PolarClientError(f"Polar answered {status}: {detail or ''}".rstrip(": "), **kwargs)
-
-
-def _malformed(operation: str, what: str) -> PolarResponseError:
-    return PolarResponseError(f"malformed response: {what}", operation=operation)
-
-
-def _expect_customer(operation: str, body: Any) -> JSON:
-    if not isinstance(body, dict):
-        raise _malformed(operation, f"expected a customer object, got {type(body).__name__}")
-    if not isinstance(body.get("id"), str):
-        raise _malformed(operation, "the customer has no string 'id'")
-    return body
-
-
-def _expect_state(operation: str, body: Any) -> JSON:
-    body = _expect_customer(operation, body)
-    for key in ("active_subscriptions", "granted_benefits", "active_meters"):
-        if not isinstance(body.get(key, []), list):
-            raise _malformed(operation, f"'{key}' is not a list")
-    return body
-
-
-def _expect_balance(operation: str, body: Any) -> JSON:
-    if not isinstance(body, dict) or not isinstance(body.get("balance"), int):
-        raise _malformed(operation, "expected {'balance': <integer cents>, 'currency': ...}")
-    if isinstance(body["balance"], bool) or not isinstance(body.get("currency"), str):
-        raise _malformed(operation, "expected {'balance': <integer cents>, 'currency': <string>}")
-    return body
-
-
-def _expect_list(body: Any) -> JSON:
-    op = "customers:list"
-    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
-        raise _malformed(op, "expected an object with an 'items' list")
-    pagination = body.get("pagination")
-    if not isinstance(pagination, dict) or not isinstance(pagination.get("max_page"), int):
-        raise _malformed(op, "expected 'pagination' with an integer 'max_page'")
-    for index, item in enumerate(body["items"]):
-        if not isinstance(item, dict):
-            raise _malformed(op, f"item {index} is not an object")
-    return body
 
 
 # ---------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """Test settings: the demo project's, with a token set and fast hashing."""
 
+import os
+import tempfile
+
 from project.settings import *  # noqa: F403
 
 POLAR_SYNC = {
@@ -9,6 +12,15 @@ POLAR_SYNC = {
     "TIMEOUT": 2.0,
     "MAX_RETRIES": 2,
 }
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not the in-memory default: shared-cache memory databases fail
+    # concurrent writers at once ("table is locked") where a real SQLite file
+    # (WAL, busy timeout) makes them wait, as it does in production.
+    # One file per process, so that parallel runs never share a test database.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"polar_sync_test_{os.getpid()}.sqlite3")
+    }
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True

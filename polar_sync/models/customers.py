@@ -12,6 +12,19 @@ from django.db import models
 from django.db.models import Q
 
 
+class PayloadField(models.JSONField):
+    """A JSONField for whole API payloads, inserted as plain VALUES.
+
+    On PostgreSQL, Django 5.2 bulk-inserts through ``UNNEST`` of arrays unless a
+    field defines ``get_placeholder``; with psycopg's client-side binding that
+    quotes every JSON document into an array literal in Python, which made a
+    page of 100 customers several times slower to write than to fetch.
+    """
+
+    def get_placeholder(self, value: object, compiler: object, connection: object) -> str:
+        return "%s"
+
+
 class CustomerQuerySet(models.QuerySet["Customer"]):
     def active(self) -> CustomerQuerySet:
         """Customers Polar still lists (not soft-deleted)."""
@@ -53,7 +66,7 @@ class Customer(models.Model):
     created_at = models.DateTimeField(help_text="When Polar created the customer.")
     modified_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    raw = models.JSONField(default=dict, help_text="The whole payload, as Polar sent it.")
+    raw = PayloadField(default=dict, help_text="The whole payload, as Polar sent it.")
     synced_at = models.DateTimeField(help_text="When this row was last written from Polar.")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -75,7 +88,11 @@ class Customer(models.Model):
                 name="polar_sync_customer_external_id_unique",
             )
         ]
-        indexes = [models.Index(fields=["created_at"], name="polar_sync_customer_created")]
+        indexes = [
+            models.Index(fields=["created_at"], name="polar_sync_customer_created"),
+            # The usual listing: customers Polar still has, newest or oldest first.
+            models.Index(fields=["deleted_at", "created_at"], name="polar_sync_customer_live"),
+        ]
 
     def __str__(self) -> str:
         return self.email or self.name or str(self.id)

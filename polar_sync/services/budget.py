@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from django.db.models import F, Value
+from django.db.models import F, FloatField, Value
 from django.db.models.functions import Least
 
 from ..conf import polar_settings
@@ -43,40 +43,67 @@ class Budget:
         return cls(per_minute=rate, capacity=max(1.0, rate / 4))
 
 
-def budget_try_take(*, budget: Budget, now: float | None = None) -> float:
-    """Take one token if there is one: returns 0.0, else the seconds until there is one."""
+def budget_try_take(*, budget: Budget, now: float | None = None, tokens: int = 1) -> float:
+    """Take ``tokens`` if there are that many: returns 0.0, else the seconds until there are."""
     now = time.time() if now is None else now
-    RequestBudget.objects.get_or_create(
-        name=budget.name, defaults={"tokens": budget.capacity, "updated_at": now}
-    )
+    as_float = FloatField()
     refilled = Least(
-        Value(budget.capacity),
-        F("tokens") + (Value(now) - F("updated_at")) * Value(budget.per_second),
+        Value(float(budget.capacity), output_field=as_float),
+        F("tokens")
+        + (Value(float(now), output_field=as_float) - F("updated_at"))
+        * Value(float(budget.per_second), output_field=as_float),
+        output_field=as_float,
     )
     taken = (
         RequestBudget.objects.filter(name=budget.name)
         .alias(available=refilled)
-        .filter(available__gte=1)
-        .update(tokens=refilled - 1, updated_at=Value(now))
+        .filter(available__gte=tokens)
+        .update(tokens=refilled - tokens, updated_at=Value(float(now), output_field=as_float))
     )
     if taken:
         return 0.0
-    row = RequestBudget.objects.get(name=budget.name)
+    row = RequestBudget.objects.filter(name=budget.name).first()
+    if row is None:
+        # First use: start full. A concurrent first use may win the insert; either is fine.
+        RequestBudget.objects.get_or_create(
+            name=budget.name, defaults={"tokens": budget.capacity, "updated_at": now}
+        )
+        return budget_try_take(budget=budget, now=now, tokens=tokens)
     available = min(budget.capacity, row.tokens + (now - row.updated_at) * budget.per_second)
-    return max(0.001, (1 - available) / budget.per_second)
+    return max(0.001, (tokens - available) / budget.per_second)
 
 
-def budget_take(*, budget: Budget, max_wait: float | None = None) -> bool:
-    """Wait for a token (at most ``max_wait`` seconds); returns whether one was taken."""
+def budget_take(*, budget: Budget, max_wait: float | None = None, tokens: int = 1) -> bool:
+    """Wait for ``tokens`` (at most ``max_wait`` seconds); returns whether they were taken."""
     waited = 0.0
     while True:
-        wait = budget_try_take(budget=budget)
+        wait = budget_try_take(budget=budget, tokens=tokens)
         if wait == 0.0:
             return True
         if max_wait is not None and waited + wait > max_wait:
             return False
         time.sleep(wait)
         waited += wait
+
+
+class BudgetReservoir:
+    """Takes tokens from the shared budget a few at a time, hands them out one by one.
+
+    One database round trip per ``batch`` requests instead of one per request;
+    a worker holds at most ``batch - 1`` unspent tokens, which it may lose when
+    its run ends (erring on the side of fewer requests).
+    """
+
+    def __init__(self, budget: Budget, batch: int = 5) -> None:
+        self.budget = budget
+        self.batch = max(1, min(batch, int(budget.capacity)))
+        self.left = 0
+
+    def __call__(self) -> None:
+        if self.left == 0:
+            budget_take(budget=self.budget, tokens=self.batch)
+            self.left = self.batch
+        self.left -= 1
 
 
 def budget_pause(*, budget: Budget, seconds: float, now: float | None = None) -> None:

@@ -20,7 +20,7 @@ from ..conf import polar_settings
 from ..exceptions import PolarError, PolarNotFoundError, PolarRateLimitError
 from ..mapping import CUSTOMER_FIELDS, MappingError, customer_fields
 from ..models import Customer, SyncRun
-from .budget import Budget, budget_pause, budget_take
+from .budget import Budget, BudgetReservoir, budget_pause
 from .runs import sync_run_finish, sync_run_save_progress, sync_run_start
 
 logger = logging.getLogger("polar_sync.sync")
@@ -172,9 +172,8 @@ ProgressCallback = Callable[[SyncRun], None]
 
 def budgeted_client(*, client: PolarClient | None = None) -> PolarClient:
     """A client whose every request first takes a token from the shared budget."""
-    budget = Budget.from_settings()
     client = client or PolarClient.from_settings()
-    client.before_request = lambda: budget_take(budget=budget)
+    client.before_request = BudgetReservoir(Budget.from_settings())
     return client
 
 
@@ -202,9 +201,11 @@ def customers_pull(
         return None
     client = budgeted_client(client=client)
     sent_before = client.request_count
-    seen: set[uuid.UUID] = set()
+    # 128-bit ints, not UUID objects: half the memory on a 100,000-customer walk.
+    seen: set[int] = set()
     try:
-        for page in client.iter_pages(sorting=["created_at"]):
+        # Prefetch: the next page travels while this one is written.
+        for page in client.iter_pages(sorting=["created_at"], prefetch=True):
             run.pages += 1
             run.total_count = page["pagination"].get("total_count")
             if dry_run:
@@ -212,7 +213,7 @@ def customers_pull(
                 result.ids = [uuid.UUID(str(c.get("id"))) for c in page["items"] if c.get("id")]
             else:
                 result = customers_upsert(payloads=page["items"])
-            seen.update(result.ids)
+            seen.update(pk.int for pk in result.ids)
             run.created += result.created
             run.updated += result.updated
             run.unchanged += result.unchanged
@@ -235,12 +236,12 @@ def customers_pull(
     return sync_run_finish(run=run, status=status, error=run.error)
 
 
-def _delete_missing(*, client: PolarClient, seen: set[uuid.UUID]) -> int:
+def _delete_missing(*, client: PolarClient, seen: set[int]) -> int:
     """After a complete walk: confirm and mark deleted the customers Polar no longer lists."""
     missing = [
         pk
         for pk in Customer.objects.active().values_list("id", flat=True).iterator(chunk_size=5000)
-        if pk not in seen
+        if pk.int not in seen
     ]
     if len(missing) > MAX_DELETION_CHECKS:
         logger.warning(

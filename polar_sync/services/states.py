@@ -52,6 +52,11 @@ def customer_state_apply(*, payload: Any, skip_older: bool = False) -> Customer:
     with transaction.atomic():
         customer = customer_upsert(payload=_customer_part(payload), skip_older=skip_older)
         assert customer is not None
+        # Most refreshes find nothing new: then only the freshness moves.
+        if CustomerState.objects.filter(customer=customer, raw=payload).update(
+            synced_at=timezone.now()
+        ):
+            return customer
         StateSubscription.objects.filter(customer=customer).delete()
         StateBenefitGrant.objects.filter(customer=customer).delete()
         StateMeter.objects.filter(customer=customer).delete()

@@ -1,0 +1,170 @@
+"""``manage.py polar_sync``: pull customers, states and balances from Polar now."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import reset_queries
+
+from polar_sync import services
+from polar_sync.conf import polar_settings
+from polar_sync.exceptions import PolarConfigurationError
+from polar_sync.models import SyncRun
+from polar_sync.services.states import customers_due
+
+COLUMNS = ("kind", "status", "pages", "created", "updated", "unchanged", "deleted", "failed")
+
+
+class Progress:
+    """A one-line progress bar on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, stream: Any, label: str, unit: str) -> None:
+        self.stream = stream
+        self.label = label
+        self.unit = unit
+        self.started = time.monotonic()
+        self.last_print = 0.0
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def __call__(self, run: SyncRun) -> None:
+        if settings.DEBUG:
+            # With DEBUG, Django keeps every query's SQL (up to 9,000 of them):
+            # a large pull would hold gigabytes of INSERT text for nothing.
+            reset_queries()
+        now = time.monotonic()
+        if now - self.last_print < (0.1 if self.tty else 5.0):
+            return
+        self.last_print = now
+        # ``ending=""``: Django's OutputWrapper would otherwise end every line with "\n".
+        self.stream.write(self.line(run) + ("\r" if self.tty else "\n"), ending="")
+        self.stream.flush()
+
+    def line(self, run: SyncRun) -> str:
+        done = run.created + run.updated + run.unchanged + run.deleted + run.failed
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = done / elapsed
+        total = run.total_count or 0
+        parts = [f"{self.label}:"]
+        if total:
+            width = 24
+            filled = min(width, int(width * done / total))
+            parts.append(f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {self.unit}")
+        else:
+            parts.append(f"{done} {self.unit}")
+        if run.kind == SyncRun.Kind.CUSTOMERS:
+            parts.append(f"{run.pages} pages")
+        parts.append(f"{rate:,.0f}/s")
+        if total and rate > 0 and done < total:
+            parts.append(f"ETA {(total - done) / rate:,.0f}s")
+        return "  ".join(parts)
+
+    def finish(self, run: SyncRun | None) -> None:
+        if run is not None:
+            self.stream.write(self.line(run) + "\n", ending="")
+            self.stream.flush()
+
+
+class Command(BaseCommand):
+    help = (
+        "Pull customers (default), states and/or balances from Polar into the local mirror, "
+        "within the request budget shared with the Celery workers."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--customers", action="store_true", help="Pull every customer.")
+        parser.add_argument("--states", action="store_true", help="Refresh stale states.")
+        parser.add_argument("--balances", action="store_true", help="Refresh stale balances.")
+        parser.add_argument("--all", action="store_true", help="Customers, states and balances.")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Walk the customers without writing; report what states/balances are due.",
+        )
+        parser.add_argument(
+            "--max-requests",
+            type=int,
+            default=None,
+            help="At most this many requests for each of states and balances.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        kinds = [k for k in ("customers", "states", "balances") if options[k] or options["all"]]
+        kinds = kinds or ["customers"]
+        try:
+            conf = polar_settings()
+            base_url = conf.base_url
+            if not conf.ACCESS_TOKEN:
+                raise PolarConfigurationError("POLAR_SYNC['ACCESS_TOKEN'] is not set.")
+        except PolarConfigurationError as exc:
+            raise CommandError(f"{exc} Set POLAR_ACCESS_TOKEN (and POLAR_SERVER).") from exc
+        self.stdout.write(f"Syncing {', '.join(kinds)} from {base_url}")
+        runs: list[SyncRun] = []
+        for kind in kinds:
+            if options["dry_run"] and kind != "customers":
+                self._report_due(kind)
+                continue
+            run = self._run(kind, options)
+            if run is None:
+                self.stdout.write(
+                    self.style.WARNING(f"{kind}: another run is in progress, skipped")
+                )
+                continue
+            runs.append(run)
+            if run.status == SyncRun.Status.FAILED:
+                break  # later kinds build on this one
+        self._summary(runs)
+        failed = [r for r in runs if r.status == SyncRun.Status.FAILED]
+        if failed:
+            raise CommandError(
+                "; ".join(f"{r.kind} sync failed: {r.error}" for r in failed)
+                + " (the mirror keeps what was written; run again to continue)"
+            )
+
+    def _run(self, kind: str, options: dict[str, Any]) -> SyncRun | None:
+        progress = Progress(self.stderr, kind, "customers" if kind == "customers" else kind)
+        if kind == "customers":
+            run = services.customers_pull(dry_run=options["dry_run"], progress=progress)
+        elif kind == "states":
+            run = services.states_refresh(max_requests=options["max_requests"], progress=progress)
+        elif services.balance_endpoint_missing():
+            self.stdout.write(
+                self.style.WARNING("balances: this server has no /balance endpoint; skipped")
+            )
+            return None
+        else:
+            run = services.balances_refresh(max_requests=options["max_requests"], progress=progress)
+        progress.finish(run)
+        return run
+
+    def _report_due(self, kind: str) -> None:
+        due = customers_due(kind=SyncRun.Kind(kind)).count()
+        rate = polar_settings().rate_limit
+        self.stdout.write(
+            f"{kind}: {due} due; about {due / rate:,.1f} minutes at {rate} requests/minute"
+        )
+
+    def _summary(self, runs: list[SyncRun]) -> None:
+        if not runs:
+            return
+        header = (*COLUMNS, "requests", "seconds")
+        rows = [
+            (
+                *(str(getattr(r, c)) for c in COLUMNS),
+                str(r.requests),
+                f"{r.duration or 0:.1f}",
+            )
+            for r in runs
+        ]
+        widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+        line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+        self.stdout.write("")
+        self.stdout.write(line)
+        self.stdout.write("  ".join("-" * w for w in widths))
+        for row in rows:
+            self.stdout.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+        for run in runs:
+            if run.failed and run.error:
+                self.stdout.write(self.style.WARNING(f"{run.kind}: {run.error}"))

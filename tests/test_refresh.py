@@ -1,0 +1,182 @@
+"""States and balances: refreshes against the local Polar server, and the shared budget."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from polar_sync.models import (
+    Customer,
+    CustomerBalance,
+    CustomerState,
+    RequestBudget,
+    StateBenefitGrant,
+    StateSubscription,
+)
+from polar_sync.services import (
+    balances_refresh,
+    customer_refresh,
+    customer_state_apply,
+    customers_pull,
+    states_refresh,
+)
+from polar_sync.services.budget import Budget, budget_pause, budget_try_take
+from tests.conftest import load_fixture
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def mirrored(live_polar):
+    """Five customers on the server, each with a subscription and a benefit, pulled."""
+    store = live_polar.store
+    ids = []
+    for i in range(5):
+        c = store.add_customer(email=f"s{i}@example.com", external_id=f"s{i}")
+        store.start_subscription(
+            c["id"], amount=1000 + i, product_id="d8dd2de1-21b7-4a41-8bc3-ce909c0cfe23"
+        )
+        store.grant_benefit(c["id"], benefit_type="custom")
+        store.set_balance(c["id"], 100 * i)
+        ids.append(c["id"])
+    customers_pull()
+    return ids
+
+
+def test_states_refresh_mirrors_subscriptions_grants_and_meters(live_polar, mirrored):
+    run = states_refresh()
+    assert (run.status, run.updated, run.requests) == ("succeeded", 5, 5)
+    assert StateSubscription.objects.count() == 5
+    assert StateBenefitGrant.objects.count() == 5
+    sub = StateSubscription.objects.get(customer_id=mirrored[3])
+    assert sub.amount == 1003 and sub.status == "active"
+    assert CustomerState.objects.count() == 5
+
+
+def test_fresh_states_are_not_fetched_again_and_stale_ones_oldest_first(
+    live_polar, mirrored, settings
+):
+    states_refresh()
+    assert states_refresh().requests == 0  # all fresh
+    settings.POLAR_SYNC = {**settings.POLAR_SYNC, "STATE_REFRESH_INTERVAL": 0}
+    CustomerState.objects.filter(customer_id=mirrored[2]).update(synced_at="2000-01-01T00:00Z")
+    live_polar.store.reset_requests()
+    states_refresh(max_requests=1)
+    assert [r.path for r in live_polar.store.requests] == [f"/v1/customers/{mirrored[2]}/state"]
+
+
+def test_never_synced_customers_come_first(live_polar, mirrored):
+    states_refresh(max_requests=3)
+    first = {str(pk) for pk in CustomerState.objects.values_list("customer_id", flat=True)}
+    live_polar.store.reset_requests()
+    states_refresh()
+    fetched = {r.path.split("/")[3] for r in live_polar.store.requests}
+    assert len(first) == 3 and fetched == set(mirrored) - first
+
+
+def test_a_cancelled_subscription_leaves_the_mirror(live_polar, mirrored, settings):
+    states_refresh()
+    settings.POLAR_SYNC = {**settings.POLAR_SYNC, "STATE_REFRESH_INTERVAL": 0}
+    sub_id = live_polar.store.get_state(mirrored[0])["active_subscriptions"][0]["id"]
+    live_polar.store.cancel_subscription(mirrored[0], sub_id)
+    states_refresh()
+    assert not StateSubscription.objects.filter(customer_id=mirrored[0]).exists()
+    assert StateSubscription.objects.count() == 4
+
+
+def test_child_rows_are_replaced_atomically():
+    customer_state_apply(payload=load_fixture("state"))
+    broken = load_fixture("state")
+    broken["active_subscriptions"] = broken["active_subscriptions"][:1]
+    broken["granted_benefits"][0]["granted_at"] = "garbage"
+    with pytest.raises(ValueError):
+        customer_state_apply(payload=broken)
+    # Nothing of the broken payload was written: the old state is whole.
+    assert StateSubscription.objects.count() == 2 and StateBenefitGrant.objects.count() == 2
+
+
+def test_an_unchanged_state_only_moves_its_freshness():
+    customer_state_apply(payload=load_fixture("state"))
+    before = CustomerState.objects.get().synced_at
+    with CaptureQueriesContext(connection) as ctx:
+        customer_state_apply(payload=load_fixture("state"))
+    assert not [q for q in ctx.captured_queries if q["sql"].startswith(("DELETE", "INSERT"))]
+    assert CustomerState.objects.get().synced_at > before
+
+
+def test_a_state_404_marks_the_customer_deleted(live_polar, mirrored):
+    live_polar.store.delete_customer(mirrored[1])
+    run = states_refresh()
+    assert run.deleted == 1 and run.updated == 4
+    assert Customer.objects.get(pk=mirrored[1]).deleted_at is not None
+
+
+def test_balances_refresh(live_polar, mirrored):
+    run = balances_refresh()
+    assert (run.status, run.updated) == ("succeeded", 5)
+    assert CustomerBalance.objects.get(customer_id=mirrored[4]).balance == 400
+
+
+def test_a_missing_balance_route_is_recorded_once_then_not_asked(live_polar, mirrored):
+    live_polar.faults.balance_route = False
+    run = balances_refresh()
+    assert run.endpoint_missing and run.requests == 1 and run.status == "succeeded"
+    live_polar.store.reset_requests()
+    assert balances_refresh() is None
+    customer_refresh(customer_id=mirrored[0])  # state still refreshed, balance not asked
+    assert [r.operation for r in live_polar.store.requests] == ["customers:get_state"]
+
+
+def test_the_budget_holds_against_a_server_limited_to_100_a_minute(live_polar, mirrored, settings):
+    """80 requests/minute budget (bucket of 20) against Polar's sandbox limit of 100."""
+    store = live_polar.store
+    for i in range(30):
+        store.add_customer(email=f"extra{i}@example.com")
+    customers_pull()
+    live_polar.faults.rate_limit = 100
+    live_polar.faults.reset_rate_limit()
+    settings.POLAR_SYNC = {**settings.POLAR_SYNC, "RATE_LIMIT": 80}
+    RequestBudget.objects.all().delete()
+    store.reset_requests()
+    run = states_refresh(max_requests=24)
+    assert run.status == "succeeded"
+    assert run.requests == 24 == len(store.requests)
+    assert store.status_counts[429] == 0
+    remaining = RequestBudget.objects.get().tokens
+    assert remaining < 1  # the burst allowance (20) was spent, then refills paced the rest
+
+
+def test_429s_are_handled_by_waiting_as_told(live_polar, mirrored, settings):
+    """With no budget to protect it, the server's 429s are waited out per Retry-After."""
+    live_polar.faults.rate_limit = 3
+    live_polar.faults.rate_limit_window = 1.0
+    live_polar.faults.reset_rate_limit()
+    settings.POLAR_SYNC = {**settings.POLAR_SYNC, "MAX_RETRIES": 5}
+    live_polar.store.reset_requests()
+    run = states_refresh()
+    assert run.status == "succeeded" and run.updated == 5
+    assert live_polar.store.status_counts[429] >= 1
+    assert StateSubscription.objects.count() == 5
+
+
+def test_budget_bucket_math():
+    budget = Budget(per_minute=60, capacity=2, name="t")
+    assert budget_try_take(budget=budget, now=100.0) == 0.0
+    assert budget_try_take(budget=budget, now=100.0) == 0.0
+    wait = budget_try_take(budget=budget, now=100.0)
+    assert wait == pytest.approx(1.0)  # one token a second
+    assert budget_try_take(budget=budget, now=100.5) == pytest.approx(0.5)
+    assert budget_try_take(budget=budget, now=101.0) == 0.0
+    assert budget_try_take(budget=budget, now=1000.0) == 0.0  # refill is capped at capacity
+    assert budget_try_take(budget=budget, now=1000.0) == 0.0
+    assert budget_try_take(budget=budget, now=1000.0) > 0
+    budget_pause(budget=budget, seconds=10, now=2000.0)
+    assert budget_try_take(budget=budget, now=2005.0) == pytest.approx(6.0)
+
+
+def test_default_budget_is_80_percent_of_the_servers_limit(settings):
+    settings.POLAR_SYNC = {"ACCESS_TOKEN": "t", "SERVER": "sandbox"}
+    assert (Budget.from_settings().per_minute, Budget.from_settings().capacity) == (80, 20)
+    settings.POLAR_SYNC = {"ACCESS_TOKEN": "t", "SERVER": "production"}
+    assert Budget.from_settings().per_minute == 400
