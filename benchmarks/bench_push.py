@@ -1,0 +1,290 @@
+"""What pushing local users to Polar costs: the user's save, the drain, the API calls.
+
+    .venv/bin/python benchmarks/bench_push.py [--saves 2000] [--users 1000]
+    .venv/bin/python benchmarks/bench_push.py --postgres postgres://polar:polar@127.0.0.1:5432/postgres
+
+Prints:
+1. the time ``user.save()`` gains inside a transaction from polar_sync's receiver
+   (median and p95 over ``--saves`` saves, receiver connected vs disconnected), for a
+   save that changes the payload (an outbox row is written) and for one that does not
+   (``last_login``);
+2. drain throughput against the local Polar server over real HTTP (pushes/s), for new
+   users (update_external 404 + create) and for updates (one PATCH each);
+3. API calls per 1,000 user updates spread over 100 users: with a broker and a worker
+   (each task runs PUSH_DELAY after its commit), at full speed and paced; with the
+   broker down (the periodic drain only); without a broker (in-process after each commit).
+
+Runs on a temporary SQLite file, or on a temporary PostgreSQL database created (and
+dropped) through the given server URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def setup_django(postgres: str | None) -> tuple[str, Any]:
+    """Point Django at a scratch database and create every table; returns (label, cleanup)."""
+    cleanup = lambda: None  # noqa: E731
+    if postgres:
+        import psycopg
+
+        name = f"polar_sync_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(postgres, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        base = postgres.rsplit("/", 1)[0]
+        os.environ["DATABASE_URL"] = f"{base}/{name}"
+
+        def cleanup() -> None:
+            from django.db import connections
+
+            connections.close_all()
+            with psycopg.connect(postgres, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        label = f"PostgreSQL (scratch database {name})"
+    else:
+        path = Path(tempfile.mkdtemp()) / "bench_push.sqlite3"
+        os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+        label = f"SQLite ({path})"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    import django
+
+    django.setup()
+    from django.apps import apps
+    from django.db import connection
+
+    with connection.schema_editor() as editor:
+        for model in apps.get_models():
+            editor.create_model(model)
+    return label, cleanup
+
+
+def median_p95(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[int(len(ordered) * 0.95)]
+    return f"median {statistics.median(ordered) * 1e3:.3f} ms, p95 {p95 * 1e3:.3f} ms"
+
+
+def time_save(user: Any, n: int, case: str) -> float:
+    """Seconds one ``user.save()`` takes inside its transaction (the commit is not timed)."""
+    from django.contrib.auth.models import update_last_login
+    from django.db import transaction
+
+    from polar_sync.services import outbox_drain
+
+    with transaction.atomic():
+        if case == "last_login":
+            started = time.perf_counter()
+            update_last_login(None, user)
+        else:
+            user.first_name = f"Name{n}"
+            started = time.perf_counter()
+            user.save()
+        elapsed = time.perf_counter() - started
+    if case == "pushed":  # a worker pushes each change before the next one (untimed)
+        outbox_drain(external_id=str(user.pk), force=True)
+    return elapsed
+
+
+CASES = {
+    "pushed": "payload changed, the previous change already pushed (one row written)",
+    "waiting": "payload changed while the previous change waits (coalesced into its row)",
+    "last_login": "last_login only (nothing written)",
+}
+
+
+def bench_receiver(saves: int) -> None:
+    from django.db.models.signals import post_save
+
+    from polar_sync import receivers
+    from polar_sync.services import outbox_drain
+    from tests.push_support import make_user
+
+    user = make_user()
+    model = user.__class__
+    print(f"1. user.save() inside a transaction ({saves} saves per case, receiver on vs off):")
+    for case, label in CASES.items():
+        samples: dict[bool, list[float]] = {True: [], False: []}
+        for n in range(saves + 100):
+            # Alternate on and off, so that a load change on the machine hits both alike.
+            for connected in (n % 2 == 0, n % 2 == 1):
+                if connected:
+                    receivers.connect()
+                else:
+                    post_save.disconnect(dispatch_uid="polar_sync.user_saved", sender=model)
+                elapsed = time_save(user, n, case)
+                if n >= 100:  # the first hundred warm up
+                    samples[connected].append(elapsed)
+        receivers.connect()
+        outbox_drain(force=True)
+        gain = statistics.median(samples[True]) - statistics.median(samples[False])
+        print(f"   {label}:")
+        print(f"     receiver on:  {median_p95(samples[True])}")
+        print(f"     receiver off: {median_p95(samples[False])}")
+        print(f"     gain: median {gain * 1e3:.3f} ms (target < 1 ms)")
+
+
+def bench_drain(server: Any, users: int, broker: Any) -> None:
+    from polar_sync.services import outbox_drain
+    from tests.push_support import make_user
+
+    created = [make_user() for _ in range(users)]
+    broker.sent.clear()
+    started = time.perf_counter()
+    result = outbox_drain(force=True)
+    elapsed = time.perf_counter() - started
+    assert result.created == users, result
+    print(f"2. drain throughput against the local Polar server ({users} rows, real HTTP):")
+    print(
+        f"   new users: {users / elapsed:,.0f} pushes/s "
+        f"({result.requests / elapsed:,.0f} requests/s; {result.requests} requests)"
+    )
+    for user in created:
+        user.last_name = "Updated"
+        user.save()
+    broker.sent.clear()
+    started = time.perf_counter()
+    result = outbox_drain(force=True)
+    elapsed = time.perf_counter() - started
+    assert result.updated == users, result
+    print(f"   updates:   {users / elapsed:,.0f} pushes/s ({result.requests} requests)")
+
+
+class DelayedWorker:
+    """A worker thread running pushed tasks once their countdown is over, like Celery's."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[float, int, str]] = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.seq = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def send_task(self, name: str, args: Any = None, countdown: float = 0, **options: Any) -> None:
+        with self.lock:
+            self.seq += 1
+            heapq.heappush(self.queue, (time.monotonic() + (countdown or 0), self.seq, args[0]))
+
+    def run(self) -> None:
+        from django.db import connection
+
+        from polar_sync.services import outbox_drain
+
+        while not (self.stop.is_set() and not self.queue):
+            with self.lock:
+                due = self.queue[0] if self.queue and self.queue[0][0] <= time.monotonic() else None
+                if due:
+                    heapq.heappop(self.queue)
+            if due:
+                outbox_drain(external_id=due[2])
+            else:
+                time.sleep(0.005)
+        connection.close()
+
+
+def bench_api_calls(server: Any, celery_app: Any) -> None:
+    from polar_sync.services import outbox_drain, push
+    from tests.push_support import make_user, push_requests
+
+    users = [make_user() for _ in range(100)]
+    outbox_drain(force=True)
+    rng = random.Random(0)
+    plan = [rng.randrange(100) for _ in range(1000)]
+
+    def updates(pace: float = 0.0) -> float:
+        """Make the 1,000 updates, each in its own transaction; returns the seconds taken."""
+        started = time.perf_counter()
+        for n, index in enumerate(plan):
+            user = users[index]
+            user.first_name = f"U{n}"
+            user.save()
+            if pace:
+                time.sleep(pace)
+        return time.perf_counter() - started
+
+    def calls_with_worker(pace: float) -> tuple[int, float]:
+        worker = DelayedWorker()
+        celery_app.send_task = worker.send_task
+        server.store.reset_requests()
+        worker.thread.start()
+        took = updates(pace)
+        worker.stop.set()
+        worker.thread.join()
+        return push_requests(server), took
+
+    print("3. API calls for 1,000 updates spread over 100 users:")
+    celery_app.conf.task_always_eager = False
+    for label, pace in (("at full speed", 0.0), ("5 ms apart", 0.005)):
+        calls, took = calls_with_worker(pace)
+        print(
+            f"   broker + worker, updates {label + ':':15s} {calls:4d} calls "
+            f"(updates took {took:.1f} s; PUSH_DELAY = {push.PUSH_DELAY:g} s)"
+        )
+
+    def broker_down(name: str, *args: Any, **options: Any) -> None:
+        raise ConnectionError("broker down")
+
+    celery_app.send_task = broker_down
+    server.store.reset_requests()
+    updates()
+    outbox_drain()  # what the periodic drain does once the broker is back
+    print(f"   broker down, then the periodic drain:      {push_requests(server):4d} calls")
+
+    celery_app.conf.task_always_eager = True
+    server.store.reset_requests()
+    updates()
+    print(f"   no broker (in-process after each commit):  {push_requests(server):4d} calls")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--saves", type=int, default=2000, help="timed saves per case")
+    parser.add_argument("--users", type=int, default=1000, help="rows for the drain figure")
+    parser.add_argument("--postgres", help="a PostgreSQL server URL (a scratch database is made)")
+    args = parser.parse_args()
+
+    label, cleanup = setup_django(args.postgres)
+    import logging
+
+    from celery import current_app
+    from django.conf import settings
+
+    from polar_sync.testing import LocalPolarServer
+    from tests.push_support import RecordingBroker
+
+    logging.getLogger("polar_sync").setLevel(logging.ERROR)
+    try:
+        with LocalPolarServer() as server:
+            settings.POLAR_SYNC = {
+                "ACCESS_TOKEN": server.token,
+                "SERVER": server.url,
+                "RATE_LIMIT": 1_000_000,  # measure polar_sync, not the budget's pacing
+            }
+            app = current_app._get_current_object()
+            broker = RecordingBroker()
+            app.conf.task_always_eager = False
+            app.send_task = broker  # rows are written, nothing is drained behind our back
+            print(f"database: {label}; Polar: local server at {server.url}")
+            bench_receiver(args.saves)
+            bench_drain(server, args.users, broker)
+            bench_api_calls(server, app)
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+"""Pushing local users to Polar, part 1: from a user change to an outbox row and a task.
+
+The receivers call :func:`user_change_record` / :func:`user_deletion_record` inside
+the user's transaction. They write (or coalesce into) the user's
+:class:`~polar_sync.models.PushOutbox` row only when the Polar payload changed, and
+arrange for the row to be drained once the transaction commits: through the broker
+with a short timeout and no retry loop, or in-process when Celery runs eagerly (no
+broker). Nothing here ever fails the user's request because of Polar or the broker:
+a row whose enqueue was lost waits for the periodic drain.
+
+Part 2, the drain itself, is in :mod:`polar_sync.services.push_drain`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from celery import current_app
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from ..client import PolarClient
+from ..conf import PolarSyncSettings, polar_settings
+from ..exceptions import PolarConfigurationError
+from ..mapping import user_external_id
+from ..models import Customer, PushedPayload, PushOutbox
+from .customers import users_by_external_id
+from .push_drain import DrainResult, inline_client, outbox_drain
+
+logger = logging.getLogger("polar_sync.push")
+
+JSON = dict[str, Any]
+
+# Seconds a queued push waits before running, so that a burst of saves of one user
+# (a sign-up flow, an admin clicking "save" twice) reaches Polar as one request.
+PUSH_DELAY = 1.0
+# Above this many users in one transaction, one drain task replaces per-user tasks.
+BULK_ENQUEUE = 100
+# What a new change overwrites in the user's row (the lock and created_at stay).
+UPSERT_FIELDS = [
+    "user_id",
+    "action",
+    "payload",
+    "status",
+    "attempts",
+    "last_error",
+    "next_attempt_at",
+    "revision",
+    "updated_at",
+]
+
+__all__ = [
+    "BULK_ENQUEUE",
+    "PUSH_DELAY",
+    "DrainResult",
+    "customer_push",
+    "outbox_counts",
+    "outbox_drain",
+    "outbox_enqueue",
+    "outbox_failures",
+    "user_change_record",
+    "user_deletion_record",
+]
+
+
+# ---------------------------------------------------------------------------
+# recording (inside the user's transaction)
+
+
+def user_change_record(*, user: Any) -> bool:
+    """Record a saved user's Polar payload if it changed; True when a row was written.
+
+    The row is drained after the transaction commits. A user that ``USER_FILTER``
+    excludes is not pushed, and an upsert of theirs still waiting is dropped.
+    """
+    conf = polar_settings()
+    if not conf.PUSH_ENABLED:
+        return False
+    external_id = user_external_id(user, conf.USER_EXTERNAL_ID_FIELD)
+    if not user_is_mirrored(user=user, conf=conf):
+        PushOutbox.objects.filter(external_id=external_id, action=PushOutbox.Action.UPSERT).delete()
+        return False
+    payload = user_payload_build(user=user, conf=conf)
+    queued, pushed = PushOutbox.objects.waiting_and_pushed(external_id)
+    if queued is None:
+        if _polar_has(external_id=external_id, payload=payload, pushed=pushed):
+            return False
+    elif queued == (PushOutbox.Action.UPSERT, payload):
+        return False  # already waiting (or failed: the same payload would fail again)
+    replaces_delete = queued is not None and queued[0] == PushOutbox.Action.DELETE
+    _row_write(
+        external_id=external_id,
+        user_id=str(user.pk),
+        action=PushOutbox.Action.UPSERT,
+        payload=payload,
+        delete_first=replaces_delete,
+    )
+    _drain_on_commit(external_id)
+    return True
+
+
+def user_deletion_record(*, user: Any) -> bool:
+    """Record that a deleted user's customer must be deleted; True when a row was written.
+
+    The delete supersedes an upsert still waiting, so only the delete reaches Polar.
+    """
+    conf = polar_settings()
+    if not (conf.PUSH_ENABLED and conf.DELETE_CUSTOMER_ON_USER_DELETE):
+        return False
+    external_id = user_external_id(user, conf.USER_EXTERNAL_ID_FIELD)
+    # A user the filter excludes now may have been pushed while it included them.
+    if not user_is_mirrored(user=user, conf=conf) and not _has_trace(external_id=external_id):
+        return False
+    _row_write(
+        external_id=external_id,
+        user_id=str(user.pk),
+        action=PushOutbox.Action.DELETE,
+        payload={},
+        delete_first=False,
+    )
+    _drain_on_commit(external_id)
+    return True
+
+
+def user_is_mirrored(*, user: Any, conf: PolarSyncSettings | None = None) -> bool:
+    """Whether ``USER_FILTER`` (a dotted path of ``f(user) -> bool``) lets the user through."""
+    conf = conf or polar_settings()
+    if not conf.USER_FILTER:
+        return True
+    return bool(_import(conf.USER_FILTER, "USER_FILTER")(user))
+
+
+def user_payload_build(*, user: Any, conf: PolarSyncSettings | None = None) -> JSON:
+    """The user's Polar payload from ``USER_PAYLOAD``, checked to be a JSON object."""
+    conf = conf or polar_settings()
+    payload = _import(conf.USER_PAYLOAD, "USER_PAYLOAD")(user)
+    if not isinstance(payload, dict):
+        raise TypeError(
+            f"POLAR_SYNC['USER_PAYLOAD'] ({conf.USER_PAYLOAD}) returned "
+            f"{type(payload).__name__}; it must return a dict such as "
+            "{'email': ..., 'name': ...}."
+        )
+    # The external ID is the row's key and is sent only on create.
+    return {key: value for key, value in payload.items() if key != "external_id"}
+
+
+def _import(path: str, setting: str) -> Callable[[Any], Any]:
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise ImportError(f"POLAR_SYNC['{setting}'] = {path!r} cannot be imported: {exc}") from exc
+
+
+def _polar_has(*, external_id: str, payload: JSON, pushed: JSON | None) -> bool:
+    """Whether Polar already holds ``payload`` for this customer, as far as we know.
+
+    First what we last pushed; failing that (a user never pushed from here), the
+    mirror's copy of the customer, so that the first ``last_login`` save after
+    installing polar_sync does not push every existing customer again.
+    """
+    if pushed is not None:
+        return pushed == payload
+    raw = (
+        Customer.objects.filter(external_id=external_id, deleted_at__isnull=True)
+        .values_list("raw", flat=True)
+        .first()
+    )
+    return raw is not None and all(raw.get(key) == value for key, value in payload.items())
+
+
+def _has_trace(*, external_id: str) -> bool:
+    return (
+        PushOutbox.objects.filter(external_id=external_id).exists()
+        or PushedPayload.objects.filter(external_id=external_id).exists()
+        or Customer.objects.filter(external_id=external_id, deleted_at__isnull=True).exists()
+    )
+
+
+def _row_write(
+    *, external_id: str, user_id: str | None, action: str, payload: JSON, delete_first: bool
+) -> None:
+    """Create the user's row or coalesce into it, in one upsert query.
+
+    A fresh change gets a fresh start (pending, no attempts, due now). An upsert
+    keeps a pending "delete the old customer first"; a delete clears it.
+    """
+    now = timezone.now()
+    row = PushOutbox(
+        external_id=external_id,
+        user_id=user_id,
+        action=action,
+        payload=payload,
+        status=PushOutbox.Status.PENDING,
+        attempts=0,
+        last_error="",
+        next_attempt_at=now,
+        revision=uuid.uuid4(),
+        delete_first=delete_first,
+        created_at=now,
+        updated_at=now,
+    )
+    keeps_delete_first = action == PushOutbox.Action.UPSERT and not delete_first
+    update_fields = UPSERT_FIELDS if keeps_delete_first else [*UPSERT_FIELDS, "delete_first"]
+    PushOutbox.objects.upsert(row, update_fields)
+
+
+# ---------------------------------------------------------------------------
+# after commit: enqueue, or drain in-process
+
+_pending = threading.local()
+
+
+def _drain_on_commit(external_id: str) -> None:
+    # One callback per transaction would be lost with a rolled-back savepoint, so
+    # every change registers one; the first to run takes the whole set.
+    ids: set[str] | None = getattr(_pending, "ids", None)
+    if ids is None:
+        ids = _pending.ids = set()
+    ids.add(external_id)
+    transaction.on_commit(_flush)
+
+
+def _flush() -> None:
+    ids: set[str] = getattr(_pending, "ids", None) or set()
+    if not ids:
+        return
+    _pending.ids = set()
+    try:
+        outbox_enqueue(external_ids=sorted(ids))
+    except Exception:
+        # Never fail the request that saved the user: the rows are committed.
+        logger.exception("polar_sync: could not start the push; the periodic drain will")
+
+
+def outbox_enqueue(*, external_ids: Iterable[str]) -> None:
+    """Have these users' rows drained: in-process when Celery is eager, else via the broker."""
+    ids = list(external_ids)
+    if not ids:
+        return
+    if current_app.conf.task_always_eager:
+        _drain_inline(ids)
+        return
+    _broker_send(ids)
+
+
+# After a transient failure of an in-process push, the pushes of the next
+# INLINE_PAUSE seconds are left in the outbox: while Polar is down, each request
+# that saves a user would otherwise wait for Polar's timeout.
+INLINE_PAUSE = 30.0
+_inline_failed: tuple[str, float] | None = None  # (server URL, time.monotonic() of the failure)
+
+
+def _drain_inline(ids: list[str]) -> None:
+    """No broker (the embedded default): push now, once, without retry sleeps."""
+    global _inline_failed
+    conf = polar_settings()
+    failed = _inline_failed
+    if failed and failed[0] == conf.SERVER and time.monotonic() < failed[1] + INLINE_PAUSE:
+        logger.info("polar_sync: Polar failed moments ago; %d push(es) wait", len(ids))
+        return
+    try:
+        client = inline_client()
+    except PolarConfigurationError as exc:
+        logger.warning("polar_sync: cannot push (%s); the changes wait in the outbox", exc)
+        return
+    for external_id in [None] if len(ids) > BULK_ENQUEUE else ids:
+        result = outbox_drain(external_id=external_id, client=client)
+        if result.postponed:
+            _inline_failed = (conf.SERVER, time.monotonic())
+            return
+
+
+def _broker_send(external_ids: list[str]) -> None:
+    timeout = polar_settings().ENQUEUE_TIMEOUT
+    app = current_app
+    options: dict[str, Any] = {"retry": False, "ignore_result": True}
+    try:
+        # Our own connection, so the timeouts are ours and not the host project's:
+        # a broker that is down or hung costs at most ENQUEUE_TIMEOUT, once.
+        with app.connection_for_write(
+            connect_timeout=timeout,
+            transport_options={
+                "max_retries": 0,
+                "socket_timeout": timeout,
+                "socket_connect_timeout": timeout,
+            },
+        ) as connection:
+            if len(external_ids) > BULK_ENQUEUE:
+                app.send_task("polar_sync.drain_outbox", connection=connection, **options)
+                return
+            for external_id in external_ids:
+                app.send_task(
+                    "polar_sync.push_user",
+                    args=[external_id],
+                    countdown=PUSH_DELAY,
+                    connection=connection,
+                    **options,
+                )
+    except Exception as exc:
+        logger.warning(
+            "polar_sync: the broker is unavailable (%s: %s); %d push(es) wait in the "
+            "outbox for the periodic drain",
+            type(exc).__name__,
+            exc,
+            len(external_ids),
+        )
+
+
+# ---------------------------------------------------------------------------
+# on demand
+
+
+def customer_push(*, external_id: str, client: PolarClient | None = None) -> DrainResult:
+    """Push one local user to Polar now, whatever was pushed before.
+
+    Creates or updates the customer from the user with this external ID, or
+    deletes the customer when no such user exists (and deletes cascade).
+    """
+    conf = polar_settings()
+    result = DrainResult()
+    if not conf.PUSH_ENABLED:
+        result.stopped = "pushing is disabled (POLAR_SYNC['PUSH_ENABLED'] is False)"
+        return result
+    pk = users_by_external_id([external_id]).get(external_id)
+    user = get_user_model()._default_manager.filter(pk=pk).first() if pk is not None else None
+    with transaction.atomic():
+        if user is not None:
+            if not user_is_mirrored(user=user, conf=conf):
+                result.stopped = f"USER_FILTER excludes user {external_id}"
+                return result
+            queued = PushOutbox.objects.filter(external_id=external_id).values_list(
+                "action", flat=True
+            )
+            _row_write(
+                external_id=external_id,
+                user_id=str(user.pk),
+                action=PushOutbox.Action.UPSERT,
+                payload=user_payload_build(user=user, conf=conf),
+                delete_first=PushOutbox.Action.DELETE in queued,
+            )
+        elif conf.DELETE_CUSTOMER_ON_USER_DELETE:
+            _row_write(
+                external_id=external_id,
+                user_id=None,
+                action=PushOutbox.Action.DELETE,
+                payload={},
+                delete_first=False,
+            )
+        else:
+            result.stopped = f"no user has external ID {external_id}"
+            return result
+    return outbox_drain(external_id=external_id, retry_failed=True, force=True, client=client)
+
+
+# ---------------------------------------------------------------------------
+# reading the outbox (for the command and the admin)
+
+
+def outbox_counts() -> dict[str, int]:
+    """Rows in the outbox by status (``pending``, ``failed``)."""
+    counts = dict.fromkeys(PushOutbox.Status.values, 0)
+    for status, count in (
+        PushOutbox.objects.order_by().values_list("status").annotate(n=Count("pk"))
+    ):
+        counts[status] = count
+    return counts
+
+
+def outbox_failures(*, limit: int = 20) -> list[tuple[str, str]]:
+    """(external ID, Polar's message) of failed rows, most recent first."""
+    rows = PushOutbox.objects.filter(status=PushOutbox.Status.FAILED).order_by("-updated_at")
+    return list(rows.values_list("external_id", "last_error")[:limit])
