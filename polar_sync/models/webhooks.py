@@ -1,0 +1,53 @@
+"""Webhook deliveries from Polar, stored once each before they are processed."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class WebhookEvent(models.Model):
+    """One webhook delivery, keyed by its ``webhook-id``: a redelivery finds this row.
+
+    The body is kept as Polar sent it, so that any event (a failed one, or one
+    of a type polar_sync does not handle yet) can be replayed later.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"  # stored, processing not finished yet
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+        IGNORED = "ignored", "Ignored"  # unknown type, or older than what the mirror holds
+
+    webhook_id = models.CharField(max_length=255, unique=True, help_text="The webhook-id header.")
+    event_type = models.CharField(max_length=64, help_text="e.g. customer.state_changed")
+    payload = models.JSONField(help_text="The whole body: type, timestamp and data.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    error = models.TextField(
+        blank=True, default="", help_text="Why processing failed, or why the event was ignored."
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="Times processing was tried.")
+    # When Polar says the change happened (the payload's ``timestamp``): orders the events
+    # of one customer, whatever order they arrive in.
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    # Polar's customer ID (``data.id``); not a foreign key: the event may come first.
+    customer_id = models.UUIDField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-received_at",)
+        get_latest_by = "received_at"
+        indexes = [
+            # The admin's "failed deliveries", newest first, and the replay's selection.
+            models.Index(fields=["status", "-received_at"], name="polar_sync_webhook_status"),
+            # The newest processed state of a customer (order-safe processing).
+            models.Index(
+                fields=["customer_id", "event_type", "-occurred_at"],
+                name="polar_sync_webhook_customer",
+            ),
+            models.Index(fields=["received_at"], name="polar_sync_webhook_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.webhook_id} ({self.status})"

@@ -1,0 +1,111 @@
+"""End to end over real HTTP: the local Polar server posts webhooks to the Django app.
+
+The app is served by pytest-django's ``live_server``; Celery runs eagerly, so a delivery
+is processed (after commit) before its 202 answer, and ``webhooks.flush()`` waiting for
+every answer means the mirror is up to date.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.urls import reverse
+
+from polar_sync.models import Customer, StateSubscription, WebhookEvent
+from polar_sync.testing import LocalPolarServer
+from tests.webhook_helpers import SECRET
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+PolarFactory = Callable[..., LocalPolarServer]
+
+
+@pytest.fixture
+def polar_sending(live_server, settings) -> Iterator[PolarFactory]:
+    """Start a local Polar server that sends webhooks to the live Django app."""
+    servers: list[LocalPolarServer] = []
+
+    def make(**options) -> LocalPolarServer:
+        server = LocalPolarServer(
+            webhook_url=live_server.url + reverse("polar_sync:webhooks"),
+            webhook_secret=SECRET,
+            **options,
+        ).start()
+        settings.POLAR_SYNC = {
+            "ACCESS_TOKEN": server.token,
+            "SERVER": server.url,
+            "WEBHOOK_SECRET": SECRET,
+        }
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def subscriptions(customer_id: str) -> dict[str, int]:
+    rows = StateSubscription.objects.filter(customer_id=customer_id)
+    return {str(sid): amount for sid, amount in rows.values_list("subscription_id", "amount")}
+
+
+def test_e2e_subscription_started_on_polar_appears_via_webhook_without_pull(polar_sending):
+    polar = polar_sending()
+    customer = polar.store.add_customer(email="ada@example.com", external_id="42")
+    product_id = str(uuid.uuid4())
+    sub = polar.store.start_subscription(customer["id"], product_id=product_id, amount=2900)
+    assert polar.webhooks.flush(timeout=20)
+
+    mirrored = Customer.objects.get(pk=customer["id"])
+    assert (mirrored.email, mirrored.external_id) == ("ada@example.com", "42")
+    assert subscriptions(customer["id"]) == {sub["id"]: 2900}
+    assert Customer.objects.with_active_subscription(product_id).get() == mirrored
+    # Every delivery was accepted, and the mirror never called Polar's API: no pull.
+    assert all(d.responses == [202] for d in polar.webhooks.deliveries)
+    assert sum(polar.store.request_counts.values()) == 0
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+
+
+def test_e2e_duplicated_and_reordered_deliveries_leave_polars_final_state(polar_sending):
+    polar = polar_sending(webhook_duplicate=True, webhook_reorder=True)
+    with polar.webhooks.held():
+        customer = polar.store.add_customer(email="bob@example.com")
+        first = polar.store.start_subscription(customer["id"], amount=900)
+        second = polar.store.start_subscription(customer["id"], amount=2900)
+        polar.store.cancel_subscription(customer["id"], first["id"])
+        polar.store.update_customer(customer["id"], name="Bob")
+    assert polar.webhooks.flush(timeout=20)
+
+    # Newest first, each twice: the last state and the last name win, each event once.
+    assert subscriptions(customer["id"]) == {second["id"]: 2900}
+    assert Customer.objects.get(pk=customer["id"]).name == "Bob"
+    deliveries = polar.webhooks.deliveries
+    assert all(d.delivered == 2 for d in deliveries)
+    events = WebhookEvent.objects.all()
+    assert events.count() == len(deliveries) and all(e.attempts == 1 for e in events)
+    # The older events, arriving after the newer ones, were recognised as such.
+    assert events.filter(status="ignored").count() == 5
+    assert sum(polar.store.request_counts.values()) == 0
+
+
+def test_e2e_deletion_on_polar_marks_the_mirror_deleted(polar_sending):
+    polar = polar_sending()
+    customer = polar.store.add_customer(external_id="43")
+    polar.store.start_subscription(customer["id"])
+    polar.request("DELETE", f"/v1/customers/{customer['id']}")
+    assert polar.webhooks.flush(timeout=20)
+    mirrored = Customer.objects.get(pk=customer["id"])
+    assert mirrored.is_deleted and mirrored.external_id is None
+    assert subscriptions(customer["id"]) == {}
+
+
+def test_e2e_a_wrong_secret_is_refused_and_nothing_is_stored(polar_sending, settings):
+    polar = polar_sending()
+    polar.webhooks.max_attempts = 2
+    polar.webhooks.backoff = 0.01
+    settings.POLAR_SYNC = {**settings.POLAR_SYNC, "WEBHOOK_SECRET": "polar_whs_another_one"}
+    polar.store.add_customer()
+    assert polar.webhooks.flush(timeout=20)
+    assert {tuple(d.responses) for d in polar.webhooks.deliveries} == {(401, 401)}
+    assert WebhookEvent.objects.count() == 0 and Customer.objects.count() == 0
