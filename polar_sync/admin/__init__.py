@@ -1,0 +1,20 @@
+"""polar_sync in the Django admin: the customer mirror, the sync log and the status page.
+
+The mirror is read-only here (it belongs to Polar); actions reach Polar through
+the tasks and services, each behind the Django permission it needs.
+"""
+
+from .customers import CustomerAdmin
+from .outbox import PushOutboxAdmin
+from .runs import SyncRunAdmin
+from .users import PolarCustomerInline, install_user_inline
+from .webhooks import WebhookEventAdmin
+
+__all__ = [
+    "CustomerAdmin",
+    "PolarCustomerInline",
+    "PushOutboxAdmin",
+    "SyncRunAdmin",
+    "WebhookEventAdmin",
+    "install_user_inline",
+]

@@ -1,0 +1,337 @@
+"""The customer mirror in the admin: searchable, filterable, read-only, with Polar actions."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from itertools import chain
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import URLPattern, path, reverse
+from django.utils.timesince import timesince
+
+from .. import selectors, tasks
+from ..exceptions import PolarError
+from ..models import Customer, StateBenefitGrant, StateMeter, StateSubscription
+from ..services.remote import customers_export_stream
+from . import actions, filters
+from .base import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    admin_link,
+    enqueue,
+    pretty_json,
+    tasks_run_inline,
+)
+from .export import csv_response, csv_safe_stream
+
+logger = logging.getLogger("polar_sync.admin")
+
+
+def money(cents: int | None, currency: str | None) -> str:
+    if cents is None:
+        return "-"
+    return f"{cents / 100:,.2f} {(currency or '').upper()}".strip()
+
+
+class SubscriptionInline(ReadOnlyInline):
+    model = StateSubscription
+    verbose_name_plural = "active subscriptions"
+    fields = readonly_fields = (
+        "subscription_id",
+        "product_id",
+        "status",
+        "price",
+        "recurring_interval",
+        "current_period_start",
+        "current_period_end",
+        "cancel_at_period_end",
+        "ends_at",
+    )
+
+    @admin.display(description="amount")
+    def price(self, obj: StateSubscription) -> str:
+        return money(obj.amount, obj.currency)
+
+
+class BenefitGrantInline(ReadOnlyInline):
+    model = StateBenefitGrant
+    verbose_name_plural = "granted benefits"
+    fields = readonly_fields = ("benefit_id", "benefit_type", "granted_at", "grant_id")
+
+
+class MeterInline(ReadOnlyInline):
+    model = StateMeter
+    verbose_name_plural = "active meters"
+    fields = readonly_fields = ("meter_id", "consumed_units", "credited_units", "balance")
+
+
+class CustomerChangeList(ChangeList):
+    """The list shows no payload: the large JSON columns stay in the database."""
+
+    DEFERRED = ("raw", "billing_address", "metadata", "tax_id", "state__raw")
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
+        return super().get_queryset(request, exclude_parameters).defer(*self.DEFERRED)
+
+
+@admin.register(Customer)
+class CustomerAdmin(ReadOnlyAdmin):
+    list_display = (
+        "customer",
+        "name",
+        "external_id",
+        "linked_user",
+        "subscriptions",
+        "benefits",
+        "balance_display",
+        "state_age",
+        "created_at",
+        "deleted",
+    )
+    list_display_links = ("customer",)
+    search_fields = ("email", "name", "external_id")
+    search_help_text = (
+        "Email, name or external ID (contains); an ID (Polar's, or a UUID external ID): exact."
+    )
+    list_filter = (
+        filters.DeletedFilter,
+        filters.ActiveSubscriptionFilter,
+        filters.ProductFilter,
+        filters.BenefitTypeFilter,
+        filters.BillingCountryFilter,
+        "email_verified",
+        filters.StateFreshnessFilter,
+        filters.BalanceFreshnessFilter,
+    )
+    list_per_page = 100
+    # One COUNT(*) per page, not two: the filtered count is the one that matters.
+    show_full_result_count = False
+    ordering = ("-created_at",)
+    actions = (
+        actions.refresh_from_polar,
+        actions.push_to_polar,
+        actions.delete_in_polar,
+        actions.export_csv,
+    )
+    inlines = (SubscriptionInline, BenefitGrantInline, MeterInline)
+    readonly_fields = (
+        "linked_user",
+        "balance_display",
+        "state_synced",
+        "billing_address_pretty",
+        "metadata_pretty",
+        "raw_pretty",
+        "state_raw_pretty",
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    ("email", "email_verified"),
+                    "name",
+                    "external_id",
+                    "linked_user",
+                    "organization_id",
+                    "created_at",
+                    "modified_at",
+                    "deleted_at",
+                    "synced_at",
+                )
+            },
+        ),
+        ("State and balance", {"fields": ("state_synced", "balance_display")}),
+        ("Billing", {"fields": ("billing_country", "billing_address_pretty", "tax_id")}),
+        (
+            "Polar's payloads",
+            {
+                "fields": ("metadata_pretty", "raw_pretty", "state_raw_pretty"),
+                "classes": ("collapse",),
+            },
+        ),
+    )
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
+        return selectors.customers_for_list(super().get_queryset(request))
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return CustomerChangeList
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str
+    ) -> tuple[QuerySet[Customer], bool]:
+        term = search_term.strip()
+        try:
+            polar_id = uuid.UUID(term)
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        # An ID: two index lookups instead of a scan of every email and name.
+        return queryset.filter(Q(pk=polar_id) | Q(external_id=term)), False
+
+    # -- permissions of the actions ---------------------------------------------------------
+
+    def has_refresh_permission(self, request: HttpRequest) -> bool:
+        return self._has_model_perm(request, "change")
+
+    def has_push_permission(self, request: HttpRequest) -> bool:
+        return self._has_model_perm(request, "change")
+
+    def has_delete_in_polar_permission(self, request: HttpRequest) -> bool:
+        return self._has_model_perm(request, "delete")
+
+    # -- columns ----------------------------------------------------------------------------
+
+    @admin.display(description="customer", ordering="email")
+    def customer(self, obj: Customer) -> str:
+        return str(obj)
+
+    @admin.display(description="user", ordering="user")
+    def linked_user(self, obj: Customer) -> str:
+        return admin_link(obj.user)
+
+    @admin.display(description="subscriptions")
+    def subscriptions(self, obj: Customer) -> int:
+        return len(obj.running_subscriptions)  # type: ignore[attr-defined]
+
+    @admin.display(description="benefits")
+    def benefits(self, obj: Customer) -> int:
+        return len(obj.benefit_grants)  # type: ignore[attr-defined]
+
+    @admin.display(description="balance", ordering="balance__balance")
+    def balance_display(self, obj: Customer) -> str:
+        balance = selectors.related_or_none(obj, "balance")
+        return money(balance.balance, balance.currency) if balance else "-"
+
+    @admin.display(description="state fetched", ordering="state__synced_at")
+    def state_age(self, obj: Customer) -> str:
+        state = selectors.related_or_none(obj, "state")
+        return f"{timesince(state.synced_at)} ago" if state else "never"
+
+    @admin.display(description="state fetched")
+    def state_synced(self, obj: Customer) -> str:
+        state = selectors.related_or_none(obj, "state")
+        if state is None:
+            return "never"
+        stale = state.synced_at < selectors.stale_before(kind="state")
+        return f"{state.synced_at:%Y-%m-%d %H:%M:%S %Z} ({'stale' if stale else 'fresh'})"
+
+    @admin.display(description="deleted", boolean=True, ordering="deleted_at")
+    def deleted(self, obj: Customer) -> bool:
+        return obj.is_deleted
+
+    @admin.display(description="billing address")
+    def billing_address_pretty(self, obj: Customer) -> str:
+        return pretty_json(obj.billing_address)
+
+    @admin.display(description="metadata")
+    def metadata_pretty(self, obj: Customer) -> str:
+        return pretty_json(obj.metadata)
+
+    @admin.display(description="customer payload")
+    def raw_pretty(self, obj: Customer) -> str:
+        return pretty_json(obj.raw)
+
+    @admin.display(description="state payload")
+    def state_raw_pretty(self, obj: Customer) -> str:
+        state = selectors.related_or_none(obj, "state")
+        return pretty_json(state.raw) if state else "never fetched"
+
+    # -- pages of its own -------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("sync-now/", wrap(self.sync_now_view), name="polar_sync_customer_sync_now"),
+            path(
+                "polar-export/",
+                wrap(self.polar_export_view),
+                name="polar_sync_customer_polar_export",
+            ),
+            path(
+                "<path:object_id>/refresh/",
+                wrap(self.refresh_view),
+                name="polar_sync_customer_refresh",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        extra = {
+            "can_sync": self.has_refresh_permission(request),
+            "status_url": _status_url(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=extra)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: Any = None,
+    ) -> HttpResponse:
+        extra = {"can_refresh": self.has_refresh_permission(request), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def _changelist(self) -> HttpResponseRedirect:
+        return redirect(reverse("admin:polar_sync_customer_changelist"))
+
+    def sync_now_view(self, request: HttpRequest) -> HttpResponse:
+        """Start a pull of every customer (the "Sync now" button); POST only."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_refresh_permission(request):
+            raise PermissionDenied
+        if enqueue(request, tasks.pull_customers.delay, what="pull of every customer"):
+            messages.success(
+                request,
+                "Pulled every customer from Polar; see the sync runs for the figures."
+                if tasks_run_inline()
+                else "Queued a pull of every customer from Polar; see the sync runs for progress.",
+            )
+        return self._changelist()
+
+    def refresh_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Refresh one customer from Polar (the button on its page); POST only."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_refresh_permission(request):
+            raise PermissionDenied
+        customer = self.get_object(request, object_id)
+        if customer is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        pk = str(customer.pk)
+        if enqueue(request, lambda: tasks.refresh_customer.delay(pk), what="refresh"):
+            verb = "Refreshed" if tasks_run_inline() else "Queued a refresh of"
+            messages.success(request, f"{verb} {customer} from Polar.")
+        return redirect(reverse("admin:polar_sync_customer_change", args=[customer.pk]))
+
+    def polar_export_view(self, request: HttpRequest) -> HttpResponse:
+        """Download Polar's own CSV export, streamed through with formulas neutralised."""
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        stream = customers_export_stream()
+        try:
+            # Ask Polar before answering, so that a failure is a message and not a broken file.
+            first = next(stream, b"")
+        except PolarError as exc:
+            logger.warning("Polar's CSV export failed: %s", exc)
+            messages.error(request, f"Polar's CSV export failed: {exc}")
+            return self._changelist()
+        return csv_response(csv_safe_stream(chain([first], stream)), stem="polar-customers")
+
+
+def _status_url() -> str:
+    return reverse("admin:polar_sync_syncrun_status")

@@ -1,0 +1,88 @@
+"""The API's views: thin doors onto the selectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import viewsets
+from rest_framework.exceptions import NotFound
+from rest_framework.filters import OrderingFilter
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import selectors
+from ..models import Customer
+from .permissions import api_permission_class
+from .serializers import CustomerDetailSerializer, CustomerFilterSerializer, CustomerSerializer
+
+
+class CustomerCursorPagination(CursorPagination):
+    """Cursor pages: stable while customers are added, and no COUNT over the whole table."""
+
+    ordering = "-created_at"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class ApiPermissionMixin:
+    """Signed in, and whatever ``API_PERMISSION_CLASS`` asks (staff by default)."""
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [IsAuthenticated(), api_permission_class()()]
+
+
+class CustomerSchema(AutoSchema):
+    """The list's filters are documented from the serializer that validates them."""
+
+    def get_override_parameters(self) -> list[Any]:
+        if getattr(self.view, "action", None) == "list":
+            return [*super().get_override_parameters(), CustomerFilterSerializer]
+        return super().get_override_parameters()
+
+
+class CustomerViewSet(ApiPermissionMixin, viewsets.ReadOnlyModelViewSet):
+    """Customers of the mirror (staff, or ``API_PERMISSION_CLASS``)."""
+
+    schema = CustomerSchema()
+    pagination_class = CustomerCursorPagination
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["created_at"]
+    ordering = "-created_at"
+    queryset = Customer.objects.none()  # for the schema; get_queryset builds the real one
+
+    def get_serializer_class(self) -> type[CustomerSerializer]:
+        return CustomerSerializer if self.action == "list" else CustomerDetailSerializer
+
+    def get_queryset(self) -> QuerySet[Customer]:
+        if self.action == "list":
+            params = CustomerFilterSerializer(data=self.request.query_params)
+            params.is_valid(raise_exception=True)
+            return selectors.customer_list(**params.selector_kwargs())
+        return selectors.customer_detail_queryset()
+
+
+# Class-level, so that the schema extends this view's AutoSchema (no project setting needed).
+@extend_schema(
+    responses={
+        200: CustomerDetailSerializer,
+        404: OpenApiResponse(description="The signed-in user has no Polar customer."),
+    }
+)
+class MeView(APIView):
+    """The signed-in user's Polar customer, with its state and balance; 404 when none."""
+
+    schema = AutoSchema()
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        customer = selectors.user_customer(user=request.user)
+        if customer is None:
+            raise NotFound("You have no Polar customer.")
+        return Response(CustomerDetailSerializer(customer, context={"request": request}).data)

@@ -1,0 +1,354 @@
+"""Reads of the mirror: entitlement helpers and the queries behind the admin and the API.
+
+The entitlement helpers answer "what is this user entitled to" from the local
+database in one query each (none for an anonymous user). A user's customer is
+the live (not deleted) Polar customer linked to them, the newest if several.
+
+A subscription counts as active when it is in the customer's state (Polar
+lists only ``active`` and ``trialing`` ones there) and its ``ends_at``, if
+any, is still ahead: a subscription cancelled at the period's end stops
+counting when the period ends, even if the state has not been refreshed since.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from .conf import polar_settings
+from .models import (
+    Customer,
+    CustomerBalance,
+    CustomerState,
+    PushOutbox,
+    StateBenefitGrant,
+    StateSubscription,
+    SyncRun,
+    WebhookEvent,
+)
+
+
+def polar_uuid(value: Any, *, what: str) -> uuid.UUID:
+    """``value`` as a UUID, or a ValueError naming what was expected."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        raise ValueError(f"{what} must be a Polar UUID, got {value!r}") from None
+
+
+def _signed_in(user: Any) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False))
+
+
+def _still_running(now: datetime) -> Q:
+    return Q(ends_at__isnull=True) | Q(ends_at__gt=now)
+
+
+# -- entitlements -------------------------------------------------------------------------
+
+
+def _user_customers(user: Any) -> QuerySet[Customer]:
+    """``user``'s live customers. Entitlement queries start here, so that the database
+    walks from the user's index to a handful of rows, whatever a benefit's popularity."""
+    return Customer.objects.filter(user=user, deleted_at__isnull=True)
+
+
+def user_has_active_subscription(user: Any, product_id: Any = None) -> bool:
+    """Whether ``user``'s customer has an active subscription (to ``product_id`` if given)."""
+    product = None if product_id is None else polar_uuid(product_id, what="product_id")
+    if not _signed_in(user):
+        return False
+    subscriptions = running_subscriptions().filter(customer=OuterRef("pk"))
+    if product is not None:
+        subscriptions = subscriptions.filter(product_id=product)
+    return _user_customers(user).filter(Exists(subscriptions)).exists()
+
+
+def user_has_benefit(user: Any, benefit_id: Any) -> bool:
+    """Whether ``user``'s customer currently holds a grant of the benefit ``benefit_id``."""
+    benefit = polar_uuid(benefit_id, what="benefit_id")
+    if not _signed_in(user):
+        return False
+    grants = StateBenefitGrant.objects.filter(customer=OuterRef("pk"), benefit_id=benefit)
+    return _user_customers(user).filter(Exists(grants)).exists()
+
+
+@dataclass(frozen=True)
+class CustomerStateSnapshot:
+    """A user's customer with its state and balance, read in one query.
+
+    The lists are Polar's own CustomerState payload (``active_subscriptions``,
+    ``granted_benefits``, ``active_meters``): every field Polar sends is there.
+    ``state`` is None when the state has never been fetched, ``balance`` when
+    the balance has not.
+    """
+
+    customer: Customer
+    state: CustomerState | None
+    balance: CustomerBalance | None
+    now: datetime = field(default_factory=timezone.now, repr=False)
+
+    @property
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Active subscriptions (those whose ``ends_at`` has passed are left out)."""
+        raw = self.state.raw.get("active_subscriptions", []) if self.state else []
+        return [s for s in raw if isinstance(s, dict) and self._running(s.get("ends_at"))]
+
+    @property
+    def granted_benefits(self) -> list[dict[str, Any]]:
+        return list(self.state.raw.get("granted_benefits", [])) if self.state else []
+
+    @property
+    def active_meters(self) -> list[dict[str, Any]]:
+        return list(self.state.raw.get("active_meters", [])) if self.state else []
+
+    @property
+    def benefit_ids(self) -> set[str]:
+        return {str(g.get("benefit_id")) for g in self.granted_benefits if isinstance(g, dict)}
+
+    @property
+    def product_ids(self) -> set[str]:
+        return {str(s.get("product_id")) for s in self.subscriptions}
+
+    @property
+    def synced_at(self) -> datetime | None:
+        return self.state.synced_at if self.state else None
+
+    def has_active_subscription(self, product_id: Any = None) -> bool:
+        if product_id is None:
+            return bool(self.subscriptions)
+        return str(polar_uuid(product_id, what="product_id")) in self.product_ids
+
+    def has_benefit(self, benefit_id: Any) -> bool:
+        return str(polar_uuid(benefit_id, what="benefit_id")) in self.benefit_ids
+
+    def _running(self, ends_at: Any) -> bool:
+        if not ends_at:
+            return True
+        moment = parse_datetime(str(ends_at))
+        return moment is None or moment > self.now
+
+
+def user_customer_state(user: Any) -> CustomerStateSnapshot | None:
+    """``user``'s customer, its state and its balance in one query; None when it has none."""
+    if not _signed_in(user):
+        return None
+    customer = (
+        _user_customers(user).select_related("state", "balance").order_by("-created_at").first()
+    )
+    if customer is None:
+        return None
+    return CustomerStateSnapshot(
+        customer=customer,
+        state=related_or_none(customer, "state"),
+        balance=related_or_none(customer, "balance"),
+    )
+
+
+def related_or_none(obj: Any, name: str) -> Any:
+    """A reverse one-to-one (``state``, ``balance``), or None when there is no such row.
+
+    With ``select_related`` this costs no query either way.
+    """
+    try:
+        return getattr(obj, name)
+    except ObjectDoesNotExist:
+        return None
+
+
+# -- lists for the admin and the API ------------------------------------------------------
+
+
+def running_subscriptions() -> QuerySet[StateSubscription]:
+    """Mirrored subscriptions that still count as active (their ``ends_at`` is ahead)."""
+    return StateSubscription.objects.filter(_still_running(timezone.now()))
+
+
+def active_subscription_exists() -> Exists:
+    """``Exists`` over a customer's running subscriptions, for annotations and filters."""
+    return Exists(running_subscriptions().filter(customer=OuterRef("pk")))
+
+
+def customers_for_list(qs: QuerySet[Customer]) -> QuerySet[Customer]:
+    """``qs`` with state, balance and user joined, and each fetched customer's running
+    subscriptions and benefit grants in ``running_subscriptions`` / ``benefit_grants``.
+
+    Two more queries, whatever the number of rows; nothing is computed for rows that
+    are filtered out or beyond the page (as correlated counts would be on SQLite).
+    Replaces any earlier prefetch, so applying it twice is harmless.
+    """
+    return (
+        qs.select_related("state", "balance", "user")
+        .prefetch_related(None)
+        .prefetch_related(
+            Prefetch(
+                "active_subscriptions",
+                queryset=running_subscriptions().only("id", "customer_id", "product_id"),
+                to_attr="running_subscriptions",
+            ),
+            Prefetch(
+                "granted_benefits",
+                queryset=StateBenefitGrant.objects.only("id", "customer_id", "benefit_id"),
+                to_attr="benefit_grants",
+            ),
+        )
+    )
+
+
+def customer_list(
+    *,
+    email: str | None = None,
+    external_id: str | None = None,
+    active_subscription: bool | None = None,
+    product_id: uuid.UUID | None = None,
+    benefit_id: uuid.UUID | None = None,
+    deleted: bool | None = False,
+) -> QuerySet[Customer]:
+    """Customers with state and balance joined, filtered; one query per page of rows.
+
+    ``deleted=False`` (the default) keeps live customers, as Polar's list does;
+    True keeps deleted ones; None keeps both.
+    """
+    qs = Customer.objects.select_related("state", "balance").annotate(
+        has_active_subscription=active_subscription_exists()
+    )
+    if deleted is not None:
+        qs = qs.filter(deleted_at__isnull=not deleted)
+    if email:
+        qs = qs.filter(email__iexact=email)
+    if external_id:
+        qs = qs.filter(external_id=external_id)
+    if active_subscription is not None:
+        qs = qs.filter(has_active_subscription=active_subscription)
+    if product_id is not None:
+        qs = qs.filter(
+            Exists(StateSubscription.objects.filter(customer=OuterRef("pk"), product_id=product_id))
+        )
+    if benefit_id is not None:
+        qs = qs.filter(
+            Exists(StateBenefitGrant.objects.filter(customer=OuterRef("pk"), benefit_id=benefit_id))
+        )
+    return qs
+
+
+def customer_detail_queryset() -> QuerySet[Customer]:
+    """Customers with everything a detail view shows, in a constant number of queries."""
+    return (
+        Customer.objects.select_related("state", "balance", "user")
+        .prefetch_related("active_subscriptions", "granted_benefits", "active_meters")
+        .annotate(has_active_subscription=active_subscription_exists())
+    )
+
+
+def user_customer(*, user: Any) -> Customer | None:
+    """``user``'s live customer with its state rows, or None."""
+    if not _signed_in(user):
+        return None
+    return customer_detail_queryset().active().filter(user=user).order_by("-created_at").first()
+
+
+def customer_product_ids(*, limit: int = 200) -> list[uuid.UUID]:
+    """Products customers subscribe to, for a filter's choices."""
+    rows = StateSubscription.objects.order_by("product_id").values_list("product_id", flat=True)
+    return list(rows.distinct()[:limit])
+
+
+def customer_benefit_types() -> list[str]:
+    """Benefit types present in the mirror, for a filter's choices."""
+    rows = StateBenefitGrant.objects.order_by("benefit_type").values_list("benefit_type", flat=True)
+    return list(rows.distinct())
+
+
+def stale_before(*, kind: str) -> datetime:
+    """The instant before which a state (``kind="state"``) or balance counts as stale."""
+    conf = polar_settings()
+    interval = conf.STATE_REFRESH_INTERVAL if kind == "state" else conf.BALANCE_REFRESH_INTERVAL
+    return timezone.now() - timedelta(seconds=interval)
+
+
+def customers_by_freshness(
+    qs: QuerySet[Customer], *, kind: str, freshness: str
+) -> QuerySet[Customer]:
+    """Filter ``qs`` to customers whose state/balance is ``fresh``, ``stale`` or ``missing``.
+
+    ``stale`` includes ``missing``: both are due for a refresh.
+    """
+    column = f"{kind}__synced_at"
+    before = stale_before(kind=kind)
+    if freshness == "fresh":
+        return qs.filter(**{f"{column}__gte": before})
+    if freshness == "missing":
+        return qs.filter(**{f"{kind}__isnull": True})
+    if freshness == "stale":
+        return qs.exclude(**{f"{column}__gte": before})
+    raise ValueError(f"freshness must be fresh, stale or missing, got {freshness!r}")
+
+
+# -- the operators' status page -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    last_pull: SyncRun | None
+    last_runs: dict[str, SyncRun | None]
+    customers: int
+    deleted_customers: int
+    stale_states: int
+    stale_balances: int
+    pushes_pending: int
+    pushes_failed: int
+    webhooks_failed: int
+    now: datetime
+
+    @property
+    def last_pull_age(self) -> timedelta | None:
+        if self.last_pull is None or self.last_pull.finished_at is None:
+            return None
+        return self.now - self.last_pull.finished_at
+
+
+def sync_status() -> SyncStatus:
+    """Figures for operators: how fresh the mirror is and what is waiting or failing."""
+    live = Customer.objects.active()
+    last_runs = {
+        kind: SyncRun.objects.filter(kind=kind).order_by("-started_at").first()
+        for kind in SyncRun.Kind.values
+    }
+    pending, failed = _outbox_counts()
+    return SyncStatus(
+        last_pull=SyncRun.objects.filter(
+            kind=SyncRun.Kind.CUSTOMERS, status=SyncRun.Status.SUCCEEDED, dry_run=False
+        )
+        .order_by("-finished_at")
+        .first(),
+        last_runs=last_runs,
+        customers=live.count(),
+        deleted_customers=Customer.objects.deleted().count(),
+        stale_states=customers_by_freshness(live, kind="state", freshness="stale").count(),
+        stale_balances=customers_by_freshness(live, kind="balance", freshness="stale").count(),
+        pushes_pending=pending,
+        pushes_failed=failed,
+        webhooks_failed=_failed_webhooks(),
+        now=timezone.now(),
+    )
+
+
+def _outbox_counts() -> tuple[int, int]:
+    pending, failed = PushOutbox.Status.PENDING, PushOutbox.Status.FAILED
+    counts = dict.fromkeys((pending, failed), 0)
+    rows = PushOutbox.objects.order_by().values_list("status").annotate(n=Count("pk"))
+    counts.update(dict(rows))
+    return counts[pending], counts[failed]
+
+
+def _failed_webhooks() -> int:
+    return WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).count()

@@ -1,0 +1,50 @@
+"""Operator actions that act on Polar itself (the admin's doors call these)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+
+from django.db import transaction
+
+from ..client import PolarClient
+from ..exceptions import PolarNotFoundError
+from .customers import budgeted_client, customers_mark_deleted
+from .states import customer_state_clear
+
+logger = logging.getLogger("polar_sync.remote")
+
+
+def customer_delete_in_polar(
+    *, customer_id: uuid.UUID | str, client: PolarClient | None = None
+) -> bool:
+    """Delete a customer in Polar, then mark it deleted in the mirror and clear its state.
+
+    Polar's delete cancels the customer's subscriptions, revokes its benefits
+    and frees its external ID; the mirror follows. Returns False when Polar
+    had already deleted it (the mirror is brought in line all the same).
+    Raises :class:`~polar_sync.exceptions.PolarError` on any other failure,
+    leaving the mirror untouched.
+    """
+    pk = uuid.UUID(str(customer_id))
+    client = budgeted_client(client=client)
+    existed = True
+    try:
+        client.delete(str(pk))
+    except PolarNotFoundError:
+        existed = False
+        logger.info("customer %s was already deleted in Polar", pk)
+    with transaction.atomic():
+        customers_mark_deleted(ids=[pk])
+        customer_state_clear(customer_id=pk)
+    return existed
+
+
+def customers_export_stream(*, client: PolarClient | None = None) -> Iterator[bytes]:
+    """Polar's own CSV export of every customer, as byte chunks (nothing is stored).
+
+    The request is sent on the first ``next()``, so a caller can find out
+    whether Polar answers before it starts a response.
+    """
+    return budgeted_client(client=client).export_stream()
