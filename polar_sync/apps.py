@@ -8,3 +8,6 @@ class PolarSyncConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .receivers import connect as connect_receivers
+
+        connect_receivers()  # push local user changes to Polar (services/push.py)

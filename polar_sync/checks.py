@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.urls import NoReverseMatch, reverse
+from django.utils.module_loading import import_string
 
 from .conf import is_loopback_url, polar_settings, resolve_server
 from .exceptions import PolarConfigurationError
@@ -73,3 +75,102 @@ def check_polar_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             )
         )
     return messages
+
+
+@register(Tags.compatibility)
+def check_webhook_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    try:
+        conf = polar_settings()
+    except PolarConfigurationError:
+        return []  # polar_sync.E001 reports it
+    if conf.WEBHOOK_TOLERANCE > 0:
+        return []
+    return [
+        Error(
+            f"POLAR_SYNC['WEBHOOK_TOLERANCE'] is {conf.WEBHOOK_TOLERANCE}: every webhook "
+            "delivery would be rejected as stale.",
+            hint="Leave it unset for 300 seconds (the Standard Webhooks default).",
+            id="polar_sync.E006",
+        )
+    ]
+
+
+# A deployment check (``manage.py check --deploy``): development setups and builds
+# without secrets include the route too, and a warning there would only be noise.
+@register(Tags.security, deploy=True)
+def check_webhook_secret(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    try:
+        conf = polar_settings()
+    except PolarConfigurationError:
+        return []
+    if conf.WEBHOOK_SECRET:
+        return []
+    try:
+        url = reverse("polar_sync:webhooks")
+    except NoReverseMatch:
+        return []  # the webhook route is not included: webhooks are not used
+    return [
+        Warning(
+            f"POLAR_SYNC['WEBHOOK_SECRET'] is not set, but the webhook endpoint {url} is "
+            "routed: it answers 503 to every delivery and the mirror only learns of changes "
+            "through the pull.",
+            hint=f"In Polar (Settings > Webhooks) add an endpoint for https://<your host>{url} "
+            "with the customer.* events, and set WEBHOOK_SECRET to its secret (the demo "
+            "project reads POLAR_WEBHOOK_SECRET).",
+            id="polar_sync.W003",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_push_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """USER_PAYLOAD and USER_FILTER must name callables: a typo would fail every user save."""
+    try:
+        conf = polar_settings()
+    except PolarConfigurationError:
+        return []  # polar_sync.E001 reports it
+    messages: list[CheckMessage] = []
+    for name in ("USER_PAYLOAD", "USER_FILTER"):
+        path = getattr(conf, name)
+        if not path:
+            continue
+        try:
+            target = import_string(path)
+        except ImportError as exc:
+            problem = f"cannot be imported ({exc})"
+        else:
+            if callable(target):
+                continue
+            problem = f"is a {type(target).__name__}, not a callable"
+        messages.append(
+            Error(
+                f"POLAR_SYNC['{name}'] = {path!r} {problem}.",
+                hint="Give the dotted path of a function taking a user, e.g. "
+                "'polar_sync.mapping.user_payload' (USER_FILTER may also be None).",
+                id="polar_sync.E007",
+            )
+        )
+    return messages
+
+
+@register(Tags.compatibility)
+def check_api_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """API_PERMISSION_CLASS must name a DRF permission class: a typo would break the API."""
+    from .api.permissions import api_permission_class  # the API is optional to load
+
+    try:
+        polar_settings()
+    except PolarConfigurationError:
+        return []  # polar_sync.E001 reports it
+    try:
+        api_permission_class()
+    except PolarConfigurationError as exc:
+        return [
+            Error(
+                str(exc),
+                hint="Give the dotted path of a rest_framework BasePermission subclass, e.g. "
+                "'rest_framework.permissions.IsAdminUser' (the default).",
+                id="polar_sync.E008",
+            )
+        ]
+    return []

@@ -43,3 +43,21 @@ def refresh_balances(max_requests: int | None = None) -> dict | None:
 def refresh_customer(customer_id: str) -> None:
     """Refresh one customer's state (which carries the customer) and balance."""
     services.customer_refresh(customer_id=customer_id)
+
+
+@shared_task(name="polar_sync.process_webhook", ignore_result=True)
+def process_webhook(event_id: int) -> str:
+    """Apply one stored webhook event to the mirror; the outcome is recorded on the event."""
+    return services.webhook_event_process(event_id=event_id).status
+
+
+@shared_task(name="polar_sync.push_user", ignore_result=True)
+def push_user(external_id: str) -> dict:
+    """Push one user's outbox row (keyed by external ID) to Polar; a no-op when already done."""
+    return services.outbox_drain(external_id=external_id).as_dict()
+
+
+@shared_task(name="polar_sync.drain_outbox", ignore_result=True)
+def drain_outbox() -> dict:
+    """Push every due outbox row, e.g. those whose enqueue was lost while the broker was down."""
+    return services.outbox_drain().as_dict()

@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "polar_sync",
 ]
 
@@ -62,6 +63,16 @@ DATABASES = {
     )
 }
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the admin read while a sync writes; IMMEDIATE avoids lock-upgrade
+    # deadlocks between concurrent writers (a Celery worker and the web process).
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -80,6 +91,10 @@ POLAR_SYNC = {
     "ACCESS_TOKEN": os.environ.get("POLAR_ACCESS_TOKEN", ""),
     "SERVER": os.environ.get("POLAR_SERVER", "production"),
     "ORGANIZATION_ID": os.environ.get("POLAR_ORGANIZATION_ID") or None,
+    # Requests/minute polar_sync may spend; unset: 80% of the server's documented limit.
+    "RATE_LIMIT": int(os.environ.get("POLAR_RATE_LIMIT") or 0) or None,
+    # The secret of the webhook endpoint configured in Polar (polar_sync:webhooks).
+    "WEBHOOK_SECRET": os.environ.get("POLAR_WEBHOOK_SECRET", ""),
 }
 
 # Celery: with no broker configured the demo runs tasks in-process.
@@ -105,6 +120,11 @@ CELERY_BEAT_SCHEDULE = {
     "polar-refresh-balances": {
         "task": "polar_sync.refresh_balances",
         "schedule": float(os.environ.get("POLAR_BALANCES_INTERVAL", 15 * 60)),
+    },
+    # Pushes whose enqueue was lost (broker down) or that wait for a retry.
+    "polar-drain-outbox": {
+        "task": "polar_sync.drain_outbox",
+        "schedule": float(os.environ.get("POLAR_PUSH_DRAIN_INTERVAL", 60)),
     },
 }
 

@@ -9,16 +9,21 @@ from .customers import (
     StateMeter,
     StateSubscription,
 )
+from .outbox import PushedPayload, PushOutbox
 from .sync import RequestBudget, SyncRun
+from .webhooks import WebhookEvent
 
 __all__ = [
     "Customer",
     "CustomerBalance",
     "CustomerQuerySet",
     "CustomerState",
+    "PushOutbox",
+    "PushedPayload",
     "RequestBudget",
     "StateBenefitGrant",
     "StateMeter",
     "StateSubscription",
     "SyncRun",
+    "WebhookEvent",
 ]

@@ -4,7 +4,9 @@ Doors (tasks, receivers, admin, views, commands) call these and decide nothing.
 """
 
 from .customers import customer_upsert, customers_mark_deleted, customers_pull, customers_upsert
+from .push import customer_push, outbox_drain, user_change_record, user_deletion_record
 from .states import (
+    balance_endpoint_missing,
     balances_refresh,
     customer_balance_refresh,
     customer_refresh,
@@ -12,10 +14,20 @@ from .states import (
     customer_state_refresh,
     states_refresh,
 )
+from .webhooks import (
+    WebhookRejected,
+    webhook_event_counts,
+    webhook_event_process,
+    webhook_events_replay,
+    webhook_receive,
+)
 
 __all__ = [
+    "WebhookRejected",
+    "balance_endpoint_missing",
     "balances_refresh",
     "customer_balance_refresh",
+    "customer_push",
     "customer_refresh",
     "customer_state_apply",
     "customer_state_refresh",
@@ -23,5 +35,12 @@ __all__ = [
     "customers_mark_deleted",
     "customers_pull",
     "customers_upsert",
+    "outbox_drain",
     "states_refresh",
+    "user_change_record",
+    "user_deletion_record",
+    "webhook_event_counts",
+    "webhook_event_process",
+    "webhook_events_replay",
+    "webhook_receive",
 ]
