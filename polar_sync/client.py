@@ -62,6 +62,7 @@ class PolarClient:
         backoff_max: float = 30.0,
         session: requests.Session | None = None,
         before_request: Callable[[], None] | None = None,
+        organization_id: str | None = None,
     ) -> None:
         if not access_token:
             raise PolarConfigurationError("PolarClient needs an access_token.")
@@ -74,6 +75,9 @@ class PolarClient:
         # Called before every HTTP attempt: the hook a shared rate budget plugs into.
         self.before_request = before_request
         self.request_count = 0
+        # Needed with a user token only (an organization token implies it): used
+        # as the default filter of list/export and the organization of creates.
+        self.organization_id = organization_id
         self._token = access_token
         self._session = session or requests.Session()
         self._headers = {
@@ -101,6 +105,7 @@ class PolarClient:
             "page_size": conf.PAGE_SIZE,
             "backoff_base": conf.BACKOFF_BASE,
             "backoff_max": conf.BACKOFF_MAX,
+            "organization_id": conf.ORGANIZATION_ID,
         }
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -132,7 +137,7 @@ class PolarClient:
     ) -> JSON:
         """One page: ``{"items": [...], "pagination": {"total_count", "max_page"}}``."""
         params = wire.list_params(
-            organization_id=organization_id,
+            organization_id=organization_id or self.organization_id,
             email=email,
             query=query,
             page=page,
@@ -202,11 +207,14 @@ class PolarClient:
         trying again, look for it by external ID, else by email.
         """
         op = "customers:create"
+        body = dict(body)
+        if self.organization_id and not body.get("organization_id"):
+            body["organization_id"] = self.organization_id
         attempt = 0
         while True:
             try:
                 return wire.expect_customer(
-                    op, self._json(op, "POST", "/v1/customers/", json=dict(body), retry=False)
+                    op, self._json(op, "POST", "/v1/customers/", json=body, retry=False)
                 )
             except PolarRateLimitError as exc:
                 if attempt >= self.max_retries:
@@ -250,7 +258,7 @@ class PolarClient:
         chunk_size: int = 64 * 1024,
     ) -> Iterator[bytes]:
         """Polar's CSV export as byte chunks, for streaming it through to a browser."""
-        params = wire.list_params(organization_id=organization_id)
+        params = wire.list_params(organization_id=organization_id or self.organization_id)
         response = self._request(
             "customers:export", "GET", "/v1/customers/export", params=params, stream=True
         )

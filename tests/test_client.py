@@ -178,6 +178,20 @@ def test_headers_carry_auth_user_agent_and_optional_version(polar_http):
     assert second["Polar-Version"] == "2026-10"
 
 
+def test_a_configured_organization_is_the_default_filter_and_create_organization(polar_http):
+    org = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
+    polar_http.get(CUSTOMERS, json=page([], 0, 0))
+    polar_http.post(CUSTOMERS, json=load_fixture("customer"), status=201)
+    with override_settings(
+        POLAR_SYNC={"ACCESS_TOKEN": TOKEN, "SERVER": BASE_URL, "ORGANIZATION_ID": org}
+    ):
+        c = PolarClient.from_settings()
+    c.list()
+    c.create({"email": "ada@example.com"})
+    assert query_of(polar_http.calls[0]) == [("organization_id", org)]
+    assert json.loads(polar_http.calls[1].request.body)["organization_id"] == org
+
+
 def test_unknown_and_2026_fields_are_kept(client, polar_http):
     team = load_fixture("customer_2026_team")
     polar_http.get(f"{BASE_URL}/v1/customers/{team['id']}", json=team)
