@@ -94,7 +94,7 @@ class BudgetReservoir:
     its run ends (erring on the side of fewer requests).
     """
 
-    def __init__(self, budget: Budget, batch: int = 5) -> None:
+    def __init__(self, budget: Budget, batch: int = 10) -> None:
         self.budget = budget
         self.batch = max(1, min(batch, int(budget.capacity)))
         self.left = 0

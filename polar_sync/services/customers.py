@@ -21,12 +21,13 @@ from ..exceptions import PolarError, PolarNotFoundError, PolarRateLimitError
 from ..mapping import CUSTOMER_FIELDS, MappingError, customer_fields
 from ..models import Customer, SyncRun
 from .budget import Budget, BudgetReservoir, budget_pause
+from .bulk import rows_upsert
 from .runs import sync_run_finish, sync_run_save_progress, sync_run_start
 
 logger = logging.getLogger("polar_sync.sync")
 
-# Columns rewritten on conflict: everything but the primary key.
-UPDATE_FIELDS = [f for f in CUSTOMER_FIELDS if f != "id"] + ["synced_at", "user"]
+# Every column a pull writes (by attname); all but the primary key are updated on conflict.
+WRITTEN_FIELDS = [*CUSTOMER_FIELDS, "synced_at", "user_id"]
 # How many "missing" customers one pull confirms with a GET before marking them deleted.
 MAX_DELETION_CHECKS = 500
 
@@ -104,7 +105,7 @@ def customers_upsert(
             ).values_list("id", "raw", "external_id", "user_id", "deleted_at", "modified_at")
         }
         users = users_by_external_id(external_ids)
-        to_write: list[Customer] = []
+        to_write: list[dict[str, Any]] = []
         for pk, fields in incoming.items():
             user_id = users.get(fields["external_id"]) if fields["external_id"] else None
             row = existing.get(pk)
@@ -129,7 +130,7 @@ def customers_upsert(
                 result.updated += 1
             else:
                 result.created += 1
-            to_write.append(Customer(**fields, user_id=user_id, synced_at=synced_at))
+            to_write.append({**fields, "user_id": user_id, "synced_at": synced_at})
         # An external ID freed by a deletion in Polar may now belong to another
         # customer: release it from the stale row first, or the insert would clash.
         taken = {
@@ -139,13 +140,7 @@ def customers_upsert(
         }
         if taken:
             Customer.objects.filter(id__in=list(taken.values())).update(external_id=None)
-        if to_write:
-            Customer.objects.bulk_create(
-                to_write,
-                update_conflicts=True,
-                unique_fields=["id"],
-                update_fields=UPDATE_FIELDS,
-            )
+        rows_upsert(model=Customer, rows=to_write, unique_field="id", fields=WRITTEN_FIELDS)
     return result
 
 
