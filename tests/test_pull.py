@@ -152,6 +152,26 @@ def test_a_customer_deleted_on_polar_is_marked_deleted_and_kept(live_polar):
     assert row.raw["external_id"] == victim["external_id"]  # but not forgotten
 
 
+def test_a_deletion_seen_by_a_pull_makes_the_next_user_save_push_again(
+    live_polar, django_capture_on_commit_callbacks
+):
+    from polar_sync.models import PushedPayload, PushOutbox
+
+    with django_capture_on_commit_callbacks(execute=True):
+        user = get_user_model().objects.create_user("lin", "lin@example.com", "pw")
+    assert live_polar.store.get_customer_by_external_id(str(user.pk))  # pushed on creation
+    assert PushedPayload.objects.filter(external_id=str(user.pk)).exists()
+    customers_pull()
+    remote = live_polar.store.get_customer_by_external_id(str(user.pk))
+    live_polar.store.delete_customer(remote["id"])  # deleted in Polar's dashboard
+    customers_pull()
+    assert not PushedPayload.objects.filter(external_id=str(user.pk)).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        user.save()  # nothing changed locally, but Polar lost the customer
+    assert not PushOutbox.objects.exists()  # drained in-process (no broker)
+    assert live_polar.store.get_customer_by_external_id(str(user.pk))["email"] == "lin@example.com"
+
+
 def test_a_row_skipped_by_pagination_is_confirmed_not_deleted(live_polar, monkeypatch):
     """Deleting an early customer mid-walk shifts the pages: the walk skips a live one."""
     live_polar.store.seed(250, seed=4)

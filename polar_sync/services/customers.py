@@ -19,7 +19,7 @@ from ..client import PolarClient
 from ..conf import polar_settings
 from ..exceptions import PolarError, PolarNotFoundError, PolarRateLimitError
 from ..mapping import CUSTOMER_FIELDS, MappingError, customer_fields
-from ..models import Customer, SyncRun
+from ..models import Customer, PushedPayload, SyncRun
 from .budget import Budget, BudgetReservoir, budget_pause
 from .bulk import rows_upsert
 from .runs import sync_run_finish, sync_run_save_progress, sync_run_start
@@ -156,10 +156,15 @@ def customers_mark_deleted(*, ids: Iterable[uuid.UUID], when: datetime | None = 
     """Mark customers deleted in Polar. Rows are kept: orders and history refer to them.
 
     Like Polar, the deletion frees the external ID (the raw payload keeps it).
+    What was last pushed for those external IDs is forgotten too: Polar no longer
+    has it, so the user's next save must push again (and create the customer).
     """
-    return Customer.objects.filter(id__in=list(ids), deleted_at__isnull=True).update(
-        deleted_at=when or timezone.now(), external_id=None
-    )
+    rows = Customer.objects.filter(id__in=list(ids), deleted_at__isnull=True)
+    with transaction.atomic():
+        freed = [e for e in rows.values_list("external_id", flat=True) if e]
+        if freed:
+            PushedPayload.objects.filter(external_id__in=freed).delete()
+        return rows.update(deleted_at=when or timezone.now(), external_id=None)
 
 
 ProgressCallback = Callable[[SyncRun], None]
