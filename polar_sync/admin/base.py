@@ -22,12 +22,8 @@ logger = logging.getLogger("polar_sync.admin")
 MAX_ROWS_PER_ACTION = 1000
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """An admin that shows rows and never writes them: they belong to Polar or to a service.
-
-    Actions that do write (through a service) check the permission they need
-    with their own ``has_<name>_permission`` methods.
-    """
+class NoWrites:
+    """Nobody adds, changes or deletes these rows by hand in the admin."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -38,12 +34,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+
+class ReadOnlyAdmin(NoWrites, admin.ModelAdmin):
+    """An admin that shows rows and never writes them: they belong to Polar or to a service.
+
+    Actions that do write (through a service) check the permission they need
+    with their own ``has_<name>_permission`` methods.
+    """
+
     def _has_model_perm(self, request: HttpRequest, action: str) -> bool:
         opts = self.opts
         return request.user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}")
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(NoWrites, admin.TabularInline):
     """Rows shown inside their customer's page, visible to whoever may view the customer."""
 
     def permission_model(self) -> Any:
@@ -54,15 +58,6 @@ class ReadOnlyInline(admin.TabularInline):
     max_num = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         opts = self.permission_model()._meta
