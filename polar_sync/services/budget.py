@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from django.db.models import F, FloatField, Value
 from django.db.models.functions import Least
 
+from ..client import PolarClient
 from ..conf import polar_settings
+from ..exceptions import PolarError, PolarRateLimitError
 from ..models import RequestBudget
 
 logger = logging.getLogger("polar_sync.budget")
@@ -114,3 +116,16 @@ def budget_pause(*, budget: Budget, seconds: float, now: float | None = None) ->
         name=budget.name, defaults={"tokens": debt, "updated_at": now}
     )
     logger.warning("Polar rate limit hit: every worker pauses for %.1fs", seconds)
+
+
+def budgeted_client(*, client: PolarClient | None = None) -> PolarClient:
+    """A client whose every request first takes a token from the shared budget."""
+    client = client or PolarClient.from_settings()
+    client.before_request = BudgetReservoir(Budget.from_settings())
+    return client
+
+
+def budget_pause_on_rate_limit(exc: PolarError) -> None:
+    """After a 429 that said how long to wait, make every worker wait that long."""
+    if isinstance(exc, PolarRateLimitError) and exc.retry_after:
+        budget_pause(budget=Budget.from_settings(), seconds=exc.retry_after)

@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from ..client import PolarClient
 from ..conf import polar_settings
-from ..exceptions import PolarError, PolarNotFoundError, PolarRateLimitError
+from ..exceptions import PolarError, PolarNotFoundError
 from ..mapping import CUSTOMER_FIELDS, MappingError, customer_fields
 from ..models import Customer, PushedPayload, SyncRun
-from .budget import Budget, BudgetReservoir, budget_pause
+from .budget import budget_pause_on_rate_limit, budgeted_client
 from .bulk import rows_upsert
 from .runs import sync_run_finish, sync_run_save_progress, sync_run_start
 
@@ -170,18 +170,6 @@ def customers_mark_deleted(*, ids: Iterable[uuid.UUID], when: datetime | None = 
 ProgressCallback = Callable[[SyncRun], None]
 
 
-def budgeted_client(*, client: PolarClient | None = None) -> PolarClient:
-    """A client whose every request first takes a token from the shared budget."""
-    client = client or PolarClient.from_settings()
-    client.before_request = BudgetReservoir(Budget.from_settings())
-    return client
-
-
-def _pause_on_rate_limit(exc: PolarError) -> None:
-    if isinstance(exc, PolarRateLimitError) and exc.retry_after:
-        budget_pause(budget=Budget.from_settings(), seconds=exc.retry_after)
-
-
 def customers_pull(
     *,
     client: PolarClient | None = None,
@@ -227,7 +215,7 @@ def customers_pull(
         if not dry_run:
             run.deleted = _delete_missing(client=client, seen=seen)
     except PolarError as exc:
-        _pause_on_rate_limit(exc)
+        budget_pause_on_rate_limit(exc)
         run.requests = client.request_count - sent_before
         logger.error("customer pull failed after %d pages: %s", run.pages, exc)
         return sync_run_finish(run=run, status=SyncRun.Status.FAILED, error=str(exc))

@@ -41,8 +41,8 @@ from ..exceptions import (
     PolarValidationError,
 )
 from ..models import Customer, PushedPayload, PushOutbox
-from .budget import Budget, budget_pause, budget_take
-from .customers import budgeted_client, customers_mark_deleted, customers_upsert
+from .budget import Budget, budget_pause, budget_take, budgeted_client
+from .customers import customers_mark_deleted, customers_upsert
 
 logger = logging.getLogger("polar_sync.push")
 

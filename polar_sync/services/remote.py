@@ -10,7 +10,8 @@ from django.db import transaction
 
 from ..client import PolarClient
 from ..exceptions import PolarNotFoundError
-from .customers import budgeted_client, customers_mark_deleted
+from .budget import budgeted_client
+from .customers import customers_mark_deleted
 from .states import customer_state_clear
 
 logger = logging.getLogger("polar_sync.remote")

@@ -30,12 +30,8 @@ from ..models import (
     StateSubscription,
     SyncRun,
 )
-from .customers import (
-    _pause_on_rate_limit,
-    budgeted_client,
-    customer_upsert,
-    customers_mark_deleted,
-)
+from .budget import budget_pause_on_rate_limit, budgeted_client
+from .customers import customer_upsert, customers_mark_deleted
 from .runs import sync_run_finish, sync_run_save_progress, sync_run_start
 
 logger = logging.getLogger("polar_sync.sync")
@@ -192,7 +188,7 @@ def _refresh_run(
         error = f"{exc}: not asking again for {polar_settings().BALANCE_REFRESH_INTERVAL:.0f}s"
         logger.warning("%s", error)
     except PolarError as exc:
-        _pause_on_rate_limit(exc)
+        budget_pause_on_rate_limit(exc)
         status, error = SyncRun.Status.FAILED, str(exc)
         logger.error("%s refresh stopped: %s", kind, exc)
     run.requests = client.request_count - sent_before
