@@ -114,3 +114,10 @@ def test_the_demo_main_job_runs_end_to_end(tmp_path):
     # The 120 seeded customers, plus the demo superuser: pushed to Polar on
     # creation, and mirrored from Polar's answer.
     assert counts.stdout.split() == ["121", "120", "1"]
+
+
+def test_a_configuration_error_leaves_no_run_holding_the_lock(settings):
+    settings.POLAR_SYNC = {"SERVER": "sandbox"}
+    with pytest.raises(CommandError):
+        run_command("--all")
+    assert not SyncRun.objects.filter(status="running").exists()

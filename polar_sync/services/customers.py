@@ -184,10 +184,11 @@ def customers_pull(
     has them (page-number pagination over a changing set can skip a row).
     Returns None when another pull is already running.
     """
+    # The client first: a configuration error must not leave a run holding the lock.
+    client = budgeted_client(client=client)
     run = sync_run_start(kind=SyncRun.Kind.CUSTOMERS, dry_run=dry_run)
     if run is None:
         return None
-    client = budgeted_client(client=client)
     sent_before = client.request_count
     # 128-bit ints, not UUID objects: half the memory on a 100,000-customer walk.
     seen: set[int] = set()

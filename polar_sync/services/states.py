@@ -153,10 +153,11 @@ def _refresh_run(
     max_requests: int | None,
     progress: Callable[[SyncRun], None] | None,
 ) -> SyncRun | None:
+    # The client first: a configuration error must not leave a run holding the lock.
+    client = budgeted_client(client=client)
     run = sync_run_start(kind=kind)
     if run is None:
         return None
-    client = budgeted_client(client=client)
     sent_before = client.request_count
     due = customers_due(kind=kind)
     run.total_count = due.count()

@@ -94,27 +94,10 @@ class Command(BaseCommand):
         kinds = [k for k in ("customers", "states", "balances") if options[k] or options["all"]]
         kinds = kinds or ["customers"]
         try:
-            conf = polar_settings()
-            base_url = conf.base_url
-            if not conf.ACCESS_TOKEN:
-                raise PolarConfigurationError("POLAR_SYNC['ACCESS_TOKEN'] is not set.")
+            self.stdout.write(f"Syncing {', '.join(kinds)} from {polar_settings().base_url}")
+            runs = self._sync(kinds, options)
         except PolarConfigurationError as exc:
             raise CommandError(f"{exc} Set POLAR_ACCESS_TOKEN (and POLAR_SERVER).") from exc
-        self.stdout.write(f"Syncing {', '.join(kinds)} from {base_url}")
-        runs: list[SyncRun] = []
-        for kind in kinds:
-            if options["dry_run"] and kind != "customers":
-                self._report_due(kind)
-                continue
-            run = self._run(kind, options)
-            if run is None:
-                self.stdout.write(
-                    self.style.WARNING(f"{kind}: another run is in progress, skipped")
-                )
-                continue
-            runs.append(run)
-            if run.status == SyncRun.Status.FAILED:
-                break  # later kinds build on this one
         self._summary(runs)
         failed = [r for r in runs if r.status == SyncRun.Status.FAILED]
         if failed:
@@ -123,17 +106,30 @@ class Command(BaseCommand):
                 + " (the mirror keeps what was written; run again to continue)"
             )
 
+    def _sync(self, kinds: list[str], options: dict[str, Any]) -> list[SyncRun]:
+        runs: list[SyncRun] = []
+        for kind in kinds:
+            if options["dry_run"] and kind != "customers":
+                self._report_due(kind)
+                continue
+            run = self._run(kind, options)
+            if run is None:
+                why = "another run is in progress"
+                if kind == "balances":
+                    why += ", or the server has no /balance endpoint (see the last sync run)"
+                self.stdout.write(self.style.WARNING(f"{kind}: skipped: {why}"))
+                continue
+            runs.append(run)
+            if run.status == SyncRun.Status.FAILED:
+                break  # later kinds build on this one
+        return runs
+
     def _run(self, kind: str, options: dict[str, Any]) -> SyncRun | None:
         progress = Progress(self.stderr, kind, "customers" if kind == "customers" else kind)
         if kind == "customers":
             run = services.customers_pull(dry_run=options["dry_run"], progress=progress)
         elif kind == "states":
             run = services.states_refresh(max_requests=options["max_requests"], progress=progress)
-        elif services.balance_endpoint_missing():
-            self.stdout.write(
-                self.style.WARNING("balances: this server has no /balance endpoint; skipped")
-            )
-            return None
         else:
             run = services.balances_refresh(max_requests=options["max_requests"], progress=progress)
         progress.finish(run)
