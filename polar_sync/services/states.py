@@ -31,42 +31,38 @@ from ..models import (
     SyncRun,
 )
 from .budget import budget_pause_on_rate_limit, budgeted_client
-from .customers import customer_upsert, customers_mark_deleted
+from .customers import customers_mark_deleted, customers_upsert
 from .runs import sync_run_finish, sync_run_save_progress, sync_run_start
 
 logger = logging.getLogger("polar_sync.sync")
 
 
-def customer_state_apply(*, payload: Any, skip_older: bool = False) -> Customer:
-    """Replace a customer's state from a CustomerState payload, atomically.
+def customer_state_apply(*, payload: Any, skip_older: bool = False) -> uuid.UUID:
+    """Replace a customer's state from a CustomerState payload, atomically; returns its id.
 
     The payload carries the customer's own fields too, so the customer row is
     upserted first; then its subscriptions, grants and meters are replaced as
     a whole, so a reader never sees half of the old state and half of the new.
     """
-    _customer, subs, grants, meters = state_rows(payload)  # validate before writing
+    customer, subs, grants, meters = state_rows(payload)  # validate before writing
+    pk = customer["id"]
     with transaction.atomic():
-        customer = customer_upsert(payload=_customer_part(payload), skip_older=skip_older)
-        assert customer is not None
+        customers_upsert(payloads=[_customer_part(payload)], skip_older=skip_older)
         # Most refreshes find nothing new: then only the freshness moves.
-        if CustomerState.objects.filter(customer=customer, raw=payload).update(
+        if CustomerState.objects.filter(customer_id=pk, raw=payload).update(
             synced_at=timezone.now()
         ):
-            return customer
-        StateSubscription.objects.filter(customer=customer).delete()
-        StateBenefitGrant.objects.filter(customer=customer).delete()
-        StateMeter.objects.filter(customer=customer).delete()
-        StateSubscription.objects.bulk_create(
-            StateSubscription(customer=customer, **s) for s in subs
-        )
+            return pk
+        customer_state_clear(customer_id=pk)
+        StateSubscription.objects.bulk_create(StateSubscription(customer_id=pk, **s) for s in subs)
         StateBenefitGrant.objects.bulk_create(
-            StateBenefitGrant(customer=customer, **g) for g in grants
+            StateBenefitGrant(customer_id=pk, **g) for g in grants
         )
-        StateMeter.objects.bulk_create(StateMeter(customer=customer, **m) for m in meters)
+        StateMeter.objects.bulk_create(StateMeter(customer_id=pk, **m) for m in meters)
         CustomerState.objects.update_or_create(
-            customer=customer, defaults={"raw": payload, "synced_at": timezone.now()}
+            customer_id=pk, defaults={"raw": payload, "synced_at": timezone.now()}
         )
-    return customer
+    return pk
 
 
 def _customer_part(state: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +79,9 @@ def customer_state_clear(*, customer_id: uuid.UUID) -> None:
         StateMeter.objects.filter(customer_id=customer_id).delete()
 
 
-def customer_state_refresh(*, customer_id: uuid.UUID | str, client: PolarClient) -> Customer | None:
+def customer_state_refresh(
+    *, customer_id: uuid.UUID | str, client: PolarClient
+) -> uuid.UUID | None:
     """Fetch one customer's state and apply it; a 404 marks the customer deleted."""
     try:
         payload = client.get_state(str(customer_id))
