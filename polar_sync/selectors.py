@@ -323,7 +323,7 @@ def sync_status() -> SyncStatus:
         kind: SyncRun.objects.filter(kind=kind).order_by("-started_at").first()
         for kind in SyncRun.Kind.values
     }
-    pending, failed = _outbox_counts()
+    outbox = outbox_counts()
     return SyncStatus(
         last_pull=SyncRun.objects.filter(
             kind=SyncRun.Kind.CUSTOMERS, status=SyncRun.Status.SUCCEEDED, dry_run=False
@@ -335,19 +335,19 @@ def sync_status() -> SyncStatus:
         deleted_customers=Customer.objects.deleted().count(),
         stale_states=customers_by_freshness(live, kind="state", freshness="stale").count(),
         stale_balances=customers_by_freshness(live, kind="balance", freshness="stale").count(),
-        pushes_pending=pending,
-        pushes_failed=failed,
+        pushes_pending=outbox[PushOutbox.Status.PENDING],
+        pushes_failed=outbox[PushOutbox.Status.FAILED],
         webhooks_failed=_failed_webhooks(),
         now=timezone.now(),
     )
 
 
-def _outbox_counts() -> tuple[int, int]:
-    pending, failed = PushOutbox.Status.PENDING, PushOutbox.Status.FAILED
-    counts = dict.fromkeys((pending, failed), 0)
+def outbox_counts() -> dict[str, int]:
+    """Rows in the push outbox by status (``pending``, ``failed``), zero or not."""
+    counts = dict.fromkeys(PushOutbox.Status.values, 0)
     rows = PushOutbox.objects.order_by().values_list("status").annotate(n=Count("pk"))
     counts.update(dict(rows))
-    return counts[pending], counts[failed]
+    return counts
 
 
 def _failed_webhooks() -> int:

@@ -23,7 +23,6 @@ from typing import Any
 from celery import current_app
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -32,6 +31,7 @@ from ..conf import PolarSyncSettings, polar_settings
 from ..exceptions import PolarConfigurationError
 from ..mapping import user_external_id
 from ..models import Customer, PushedPayload, PushOutbox
+from ..selectors import outbox_counts  # re-exported: the command's figures
 from .customers import users_by_external_id
 from .push_drain import DrainResult, inline_client, outbox_drain
 
@@ -362,16 +362,6 @@ def customer_push(*, external_id: str, client: PolarClient | None = None) -> Dra
 
 # ---------------------------------------------------------------------------
 # reading the outbox (for the command and the admin)
-
-
-def outbox_counts() -> dict[str, int]:
-    """Rows in the outbox by status (``pending``, ``failed``)."""
-    counts = dict.fromkeys(PushOutbox.Status.values, 0)
-    for status, count in (
-        PushOutbox.objects.order_by().values_list("status").annotate(n=Count("pk"))
-    ):
-        counts[status] = count
-    return counts
 
 
 def outbox_failures(*, limit: int = 20) -> list[tuple[str, str]]:

@@ -30,6 +30,7 @@ from ..models import (
     StateSubscription,
     SyncRun,
 )
+from ..selectors import customers_by_freshness
 from .budget import budget_pause_on_rate_limit, budgeted_client
 from .customers import customers_mark_deleted, customers_upsert
 from .runs import sync_run_finish, sync_run_save_progress, sync_run_start
@@ -114,16 +115,10 @@ def customer_balance_refresh(
 
 def customers_due(*, kind: str) -> QuerySet[Customer]:
     """Active customers whose state (or balance) is missing or stale: missing first, then oldest."""
-    conf = polar_settings()
-    if kind == SyncRun.Kind.STATES:
-        field, interval = "state__synced_at", conf.STATE_REFRESH_INTERVAL
-    else:
-        field, interval = "balance__synced_at", conf.BALANCE_REFRESH_INTERVAL
-    stale_before = timezone.now() - timedelta(seconds=interval)
-    return (
-        Customer.objects.active()
-        .exclude(**{f"{field}__gte": stale_before})
-        .order_by(F(field).asc(nulls_first=True), "created_at")
+    name = "state" if kind == SyncRun.Kind.STATES else "balance"
+    field = f"{name}__synced_at"
+    return customers_by_freshness(Customer.objects.active(), kind=name, freshness="stale").order_by(
+        F(field).asc(nulls_first=True), "created_at"
     )
 
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -269,8 +269,8 @@ def webhook_event_counts(*, since: datetime | None = None) -> dict[str, int]:
     if since is not None:
         events = events.filter(received_at__gte=since)
     counts = dict.fromkeys(Status.values, 0)
-    for status, count in Counter(events.values_list("status", flat=True)).items():
-        counts[status] = count
+    # Counted by the database, not by loading every event's status.
+    counts.update(dict(events.order_by().values_list("status").annotate(n=Count("pk"))))
     return counts
 
 
