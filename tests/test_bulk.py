@@ -1,4 +1,9 @@
-"""The bulk upsert's value preparation agrees with Django's, field by field."""
+"""The bulk upsert: what it writes, what it leaves alone, and its value preparation.
+
+The behaviour tests run twice: through the database's own statement (CI runs
+them on SQLite and on PostgreSQL) and through the generic ``bulk_create`` path
+that other databases take.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,14 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
 
+from polar_sync.mapping import customer_fields
 from polar_sync.models import Customer
-from polar_sync.services.bulk import rows_upsert, value_preparer
-from polar_sync.services.customers import WRITTEN_FIELDS
+from polar_sync.services import bulk
+from polar_sync.services.bulk import Written, rows_upsert, value_preparer
+from polar_sync.services.customers import COMPARED_FIELDS, WRITTEN_FIELDS
 from tests.factories import customer_payload
 
 pytestmark = pytest.mark.django_db
@@ -42,12 +50,92 @@ def test_each_written_field_is_prepared_as_django_prepares_it(name):
         assert comparable(fast(value)) == comparable(field.get_db_prep_save(value, connection))
 
 
-def test_rows_written_by_the_upsert_read_back_as_written():
-    from polar_sync.mapping import customer_fields
-
+def test_rows_written_by_the_upsert_read_back_as_written(path):
     fields = customer_fields(customer_payload(billing_address=None, tax_id=["123", "us_ein"]))
     row = {**fields, "synced_at": datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), "user_id": None}
     rows_upsert(model=Customer, rows=[row], unique_field="id", fields=WRITTEN_FIELDS)
     stored = Customer.objects.get(pk=fields["id"])
     for name in WRITTEN_FIELDS:
         assert getattr(stored, name) == row[name], name
+
+
+@pytest.fixture(params=["database", "generic"])
+def path(request, monkeypatch):
+    if request.param == "generic":
+        monkeypatch.setattr(bulk, "FAST_VENDORS", frozenset())
+    return request.param
+
+
+def _row(**overrides):
+    fields = customer_fields(customer_payload(**overrides))
+    return {**fields, "synced_at": datetime(2025, 1, 2, tzinfo=UTC), "user_id": None}
+
+
+def _upsert(rows, **options):
+    return rows_upsert(
+        model=Customer,
+        rows=rows,
+        unique_field="id",
+        fields=WRITTEN_FIELDS,
+        distinct_on=COMPARED_FIELDS,
+        **options,
+    )
+
+
+def test_new_rows_are_created_and_changed_rows_updated_and_the_rest_left_alone(path):
+    a, b, c = _row(), _row(), _row()
+    assert _upsert([a, b]) == Written(created=2, updated=0)
+    synced = Customer.objects.get(pk=a["id"]).synced_at
+
+    b_changed = {**b, "raw": {**b["raw"], "name": "B2"}, "name": "B2"}
+    later = {"synced_at": datetime(2025, 6, 1, tzinfo=UTC)}
+    assert _upsert([{**a, **later}, {**b_changed, **later}, c]) == Written(created=1, updated=1)
+
+    assert Customer.objects.count() == 3
+    assert Customer.objects.get(pk=b["id"]).name == "B2"
+    # The unchanged row was not rewritten: its synced_at is the first one.
+    assert Customer.objects.get(pk=a["id"]).synced_at == synced
+
+
+def test_each_compared_field_counts_as_a_change(path):
+    user = get_user_model().objects.create_user("cmp")
+    base = _row()
+    _upsert([base])
+    changes = {
+        "raw": {**base["raw"], "locale": "fr"},
+        "external_id": "another-ext",
+        "user_id": user.pk,
+        "deleted_at": datetime(2025, 5, 5, tzinfo=UTC),
+    }
+    assert set(changes) == set(COMPARED_FIELDS)
+    for name, value in changes.items():
+        assert _upsert([{**base, name: value}]) == Written(updated=1), name
+        assert _upsert([{**base, name: value}]) == Written(), name  # now stored
+        _upsert([base])
+
+
+def test_not_older_keeps_the_newer_stored_row(path):
+    row = _row(modified_at="2025-03-01T10:00:00Z")
+    _upsert([row])
+    older = {**_row(id=str(row["id"]), modified_at="2025-02-01T10:00:00Z"), "name": "Old"}
+    assert _upsert([older], not_older="modified_at") == Written()
+    assert Customer.objects.get(pk=row["id"]).name == row["name"]
+    newer = {**_row(id=str(row["id"]), modified_at="2025-04-01T10:00:00Z"), "name": "New"}
+    assert _upsert([newer], not_older="modified_at") == Written(updated=1)
+    assert Customer.objects.get(pk=row["id"]).name == "New"
+
+
+def test_a_taken_over_unique_value_is_freed_from_the_row_holding_it(path):
+    holder, bystander = _row(external_id="u-7"), _row(external_id="u-8")
+    _upsert([holder, bystander])
+    newcomer = _row(external_id="u-7")
+    assert _upsert([newcomer], takes_over="external_id") == Written(created=1)
+    assert Customer.objects.get(external_id="u-7").pk == newcomer["id"]
+    assert Customer.objects.get(pk=holder["id"]).external_id is None
+    assert Customer.objects.get(pk=bystander["id"]).external_id == "u-8"
+
+
+def test_without_take_over_a_clash_on_a_unique_value_is_an_error(path):
+    _upsert([_row(external_id="u-9")])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _upsert([_row(external_id="u-9")])

@@ -12,7 +12,6 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from ..client import PolarClient
@@ -28,6 +27,9 @@ logger = logging.getLogger("polar_sync.sync")
 
 # Every column a pull writes (by attname); all but the primary key are updated on conflict.
 WRITTEN_FIELDS = [*CUSTOMER_FIELDS, "synced_at", "user_id"]
+# A stored row is rewritten only when one of these differs: every other column
+# is derived from ``raw``, and ``synced_at`` says when the row last changed.
+COMPARED_FIELDS = ("raw", "external_id", "user_id", "deleted_at")
 # How many "missing" customers one pull confirms with a GET before marking them deleted.
 MAX_DELETION_CHECKS = 500
 
@@ -97,50 +99,29 @@ def customers_upsert(
     result.ids = list(incoming)
     external_ids = {f["external_id"] for f in incoming.values() if f["external_id"]}
 
+    users = users_by_external_id(external_ids)
+    rows = [
+        {
+            **fields,
+            "user_id": users.get(fields["external_id"]) if fields["external_id"] else None,
+            "synced_at": synced_at,
+        }
+        for fields in incoming.values()
+    ]
     with transaction.atomic():
-        existing = {
-            row[0]: row
-            for row in Customer.objects.filter(
-                Q(id__in=list(incoming)) | Q(external_id__in=list(external_ids))
-            ).values_list("id", "raw", "external_id", "user_id", "deleted_at", "modified_at")
-        }
-        users = users_by_external_id(external_ids)
-        to_write: list[dict[str, Any]] = []
-        for pk, fields in incoming.items():
-            user_id = users.get(fields["external_id"]) if fields["external_id"] else None
-            row = existing.get(pk)
-            if row is not None:
-                _pk, raw, ext, old_user, deleted_at, modified_at = row
-                if (raw, ext, old_user, deleted_at) == (
-                    fields["raw"],
-                    fields["external_id"],
-                    user_id,
-                    fields["deleted_at"],
-                ):
-                    result.unchanged += 1
-                    continue
-                if (
-                    skip_older
-                    and modified_at
-                    and fields["modified_at"]
-                    and fields["modified_at"] < modified_at
-                ):
-                    result.unchanged += 1
-                    continue
-                result.updated += 1
-            else:
-                result.created += 1
-            to_write.append({**fields, "user_id": user_id, "synced_at": synced_at})
-        # An external ID freed by a deletion in Polar may now belong to another
-        # customer: release it from the stale row first, or the insert would clash.
-        taken = {
-            row[2]: pk
-            for pk, row in existing.items()
-            if row[2] in external_ids and pk not in incoming
-        }
-        if taken:
-            Customer.objects.filter(id__in=list(taken.values())).update(external_id=None)
-        rows_upsert(model=Customer, rows=to_write, unique_field="id", fields=WRITTEN_FIELDS)
+        written = rows_upsert(
+            model=Customer,
+            rows=rows,
+            unique_field="id",
+            fields=WRITTEN_FIELDS,
+            distinct_on=COMPARED_FIELDS,
+            not_older="modified_at" if skip_older else None,
+            # Polar frees a deleted customer's external ID and may give it to a
+            # new customer before this mirror has seen the deletion.
+            takes_over="external_id",
+        )
+    result.created, result.updated = written.created, written.updated
+    result.unchanged = len(incoming) - written.created - written.updated
     return result
 
 
