@@ -111,9 +111,24 @@ def polar_settings() -> PolarSyncSettings:
     """The current ``POLAR_SYNC`` settings, with defaults filled in.
 
     Unknown keys are rejected so that a typo does not silently fall back to a
-    default.
+    default. Read on every call (tests and ``override_settings`` change it); the
+    checked object is reused while the dict is equal to the one it was built from,
+    which costs a dict comparison instead of a validation inside every user save.
     """
+    global _last_built
     raw: dict[str, Any] = dict(getattr(settings, "POLAR_SYNC", None) or {})
+    built = _last_built
+    if built is not None and built[0] == raw:
+        return built[1]
+    result = _build(raw)
+    _last_built = (raw, result)
+    return result
+
+
+_last_built: tuple[dict[str, Any], PolarSyncSettings] | None = None
+
+
+def _build(raw: dict[str, Any]) -> PolarSyncSettings:
     known = {f.name for f in fields(PolarSyncSettings)}
     unknown = sorted(set(raw) - known)
     if unknown:

@@ -72,3 +72,16 @@ def test_settings_repr_hides_the_token():
     with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "polar_oat_supersecret"}):
         text = repr(polar_settings())
     assert "supersecret" not in text and "ACCESS_TOKEN='***'" in text
+
+
+def test_settings_are_read_at_call_time_and_reused_while_unchanged():
+    with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t", "TIMEOUT": 3}):
+        first = polar_settings()
+        assert first.TIMEOUT == 3
+        assert polar_settings() is first  # unchanged: not validated again
+        from django.conf import settings
+
+        settings.POLAR_SYNC["TIMEOUT"] = 7  # changed in place, not replaced
+        assert polar_settings().TIMEOUT == 7
+    with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t", "TIMEOUT": 5}):
+        assert polar_settings().TIMEOUT == 5
