@@ -139,3 +139,18 @@ def test_without_take_over_a_clash_on_a_unique_value_is_an_error(path):
     _upsert([_row(external_id="u-9")])
     with pytest.raises(IntegrityError), transaction.atomic():
         _upsert([_row(external_id="u-9")])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks and xmax are PostgreSQL's")
+def test_postgresql_leaves_unchanged_rows_untouched_not_even_locked():
+    row = _row()
+    _upsert([row])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT xmax::text FROM polar_sync_customer WHERE id = %s", [row["id"]])
+        before = cursor.fetchone()[0]
+        assert _upsert([row]) == Written()
+        # ON CONFLICT ... DO UPDATE locks a conflicting row (setting its xmax, a write
+        # to its page) even when its WHERE skips the update: unchanged rows must not
+        # get that far.
+        cursor.execute("SELECT xmax::text FROM polar_sync_customer WHERE id = %s", [row["id"]])
+        assert cursor.fetchone()[0] == before == "0"

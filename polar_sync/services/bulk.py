@@ -155,6 +155,15 @@ def _upsert_postgresql(
         # An uncorrelated sub-select is evaluated once, before the first row is
         # inserted: the values are freed before anything can clash with them.
         guard = " WHERE (SELECT count(*) FROM released) >= 0"
+    if distinct_on:
+        # Unchanged rows stop here, before ON CONFLICT, which would lock each of
+        # them (a write to its page) even when its WHERE then skips the update.
+        same = f"stored.{key} = page.{key}" + "".join(
+            f" AND stored.{c} IS NOT DISTINCT FROM page.{c}"
+            for c in (quote(model._meta.get_field(f).column) for f in distinct_on)
+        )
+        unchanged = f"EXISTS (SELECT 1 FROM {table} stored WHERE {same})"  # noqa: S608
+        guard += (" AND " if guard else " WHERE ") + f"NOT {unchanged}"
     ctes.append(
         f"written AS (INSERT INTO {table} ({column_list}) "  # noqa: S608
         f"SELECT {column_list} FROM page{guard}"
