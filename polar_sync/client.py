@@ -154,40 +154,50 @@ class PolarClient:
         start_page: int = 1,
         limit: int | None = None,
         prefetch: bool = False,
+        transform: Callable[[JSON], Any] | None = None,
         **filters: Any,
-    ) -> Iterator[JSON]:
+    ) -> Iterator[Any]:
         """Every page from ``start_page`` on, as returned by :meth:`list`.
 
         With ``prefetch``, the next page is fetched in a background thread while
         the caller works on the current one, so that writing a page and waiting
         for the network overlap. ``before_request`` is then still called in the
-        caller's thread, once per page, before that page is asked for.
+        caller's thread, once per page, before that page is asked for. With
+        ``transform``, ``transform(page)`` is yielded instead of the page, and
+        computed in that thread too: pure work on the next page (mapping it,
+        say) overlaps with the caller's work on the current one.
         """
         limit = limit or self.page_size
+        transform = transform or _same
+
+        def fetch(page: int) -> tuple[JSON, Any]:
+            result = self.list(page=page, limit=limit, **filters)
+            return result, transform(result)
+
         if not prefetch:
             page = start_page
             while True:
-                result = self.list(page=page, limit=limit, **filters)
-                yield result
+                result, transformed = fetch(page)
+                yield transformed
                 if wire.is_last_page(result, page):
                     return
                 page += 1
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="polar-prefetch") as pool:
 
-            def fetch(page: int) -> JSON:
+            def prefetch_page(page: int) -> tuple[JSON, Any]:
                 _hooks.off = True  # the caller's thread ran the hook for this page
-                return self.list(page=page, limit=limit, **filters)
+                return fetch(page)
 
             page = start_page
             self._run_hook()
-            pending = pool.submit(fetch, page)
+            pending = pool.submit(prefetch_page, page)
             while True:
-                result = pending.result()
+                result, transformed = pending.result()
                 last = wire.is_last_page(result, page)
                 if not last:
                     self._run_hook()
-                    pending = pool.submit(fetch, page + 1)
-                yield result
+                    pending = pool.submit(prefetch_page, page + 1)
+                yield transformed
                 if last:
                     return
                 page += 1
@@ -472,3 +482,7 @@ def get_client() -> PolarClient:
     client = PolarClient.from_settings()
     _local.client = (conf, client)
     return client
+
+
+def _same(value: Any) -> Any:
+    return value

@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from polar_sync.mapping import customer_fields
 from polar_sync.models import Customer
 from polar_sync.services import bulk
-from polar_sync.services.bulk import Written, rows_upsert, value_preparer
+from polar_sync.services.bulk import Lookup, UpsertPlan, Written, rows_upsert, value_preparer
 from polar_sync.services.customers import COMPARED_FIELDS, WRITTEN_FIELDS
 from tests.factories import customer_payload
 
@@ -154,3 +154,51 @@ def test_postgresql_leaves_unchanged_rows_untouched_not_even_locked():
         # get that far.
         cursor.execute("SELECT xmax::text FROM polar_sync_customer WHERE id = %s", [row["id"]])
         assert cursor.fetchone()[0] == before == "0"
+
+
+def _plan():
+    return UpsertPlan(model=Customer, unique_field="id", fields=WRITTEN_FIELDS, late=["user_id"])
+
+
+def test_a_late_column_is_filled_by_its_lookup_when_written(path, django_assert_num_queries):
+    alice, bob = (get_user_model().objects.create_user(n) for n in ("alice", "bob"))
+    rows = [_row(external_id="ext-a"), _row(external_id="ext-b"), _row(external_id=None)]
+    for row in rows:
+        del row["user_id"]  # not known when the page is prepared
+    plan = _plan()
+    with django_assert_num_queries(0):  # pure: may run in the prefetching thread
+        prepared = plan.prepare(rows)
+    users = {"ext-a": alice.pk, "ext-b": bob.pk}
+    assert plan.write(prepared, lookups={"user_id": Lookup("external_id", users)}) == Written(
+        created=3
+    )
+    linked = dict(Customer.objects.values_list("external_id", "user_id"))
+    assert linked == {"ext-a": alice.pk, "ext-b": bob.pk, None: None}
+
+    # A link that changes is a change, and only that row is rewritten.
+    users["ext-b"] = alice.pk
+    written = plan.write(
+        plan.prepare(rows),
+        lookups={"user_id": Lookup("external_id", users)},
+        distinct_on=COMPARED_FIELDS,
+    )
+    assert written == Written(updated=1)
+    assert Customer.objects.get(external_id="ext-b").user_id == alice.pk
+
+
+def test_write_refuses_lookups_that_do_not_match_the_plans_late_columns():
+    plan = _plan()
+    with pytest.raises(ValueError, match="user_id"):
+        plan.write(plan.prepare([_row()]))
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's parameter limit")
+def test_sqlite_splits_a_page_by_its_parameter_limit(monkeypatch):
+    # Room for two rows per statement: seven rows need four INSERTs, and the
+    # counts are summed over them.
+    monkeypatch.setattr(bulk, "_sqlite_max_params", lambda connection: 2 * len(WRITTEN_FIELDS))
+    rows = [_row() for _ in range(7)]
+    assert _upsert(rows) == Written(created=7)
+    changed = [{**row, "raw": {**row["raw"], "name": "x"}} for row in rows[:5]]
+    assert _upsert(changed + rows[5:]) == Written(updated=5)
+    assert Customer.objects.count() == 7

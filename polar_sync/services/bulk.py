@@ -22,8 +22,9 @@ Other databases take ``bulk_create`` after comparing the rows in Python.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,6 +63,236 @@ class Written:
     updated: int = 0
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """A column filled when the rows are written: ``values.get(row[source])``."""
+
+    source: str
+    values: Mapping[Any, Any]
+
+
+@dataclass
+class Prepared:
+    """Rows made ready for one database, without touching it."""
+
+    rows: list[dict[str, Any]]
+    document: str | None = None  # PostgreSQL: the rows as one JSON array
+    params: list[list[Any]] | None = None  # SQLite: each row's values, column by column
+
+
+class UpsertPlan:
+    """How rows of ``model`` are upserted on its database, in three steps.
+
+    Built in the caller's thread (it reads the connection's vendor and time
+    zone); :meth:`prepare` is pure and may run in any thread, such as the one
+    prefetching the next page, so that preparing a page overlaps with writing
+    the previous one; :meth:`write` runs in the caller's thread, inside its
+    transaction. ``late`` columns are left out of the preparation and filled at
+    write time by a :class:`Lookup` (a user's primary key by external ID needs
+    a query, which belongs to the caller's thread).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: type[models.Model],
+        unique_field: str,
+        fields: Sequence[str],
+        late: Sequence[str] = (),
+    ) -> None:
+        self.model = model
+        self.alias = router.db_for_write(model)
+        connection = connections[self.alias]
+        opts = model._meta
+        self.columns = [opts.get_field(unique_field)] + [
+            opts.get_field(f) for f in fields if f != unique_field
+        ]
+        self.late = frozenset(late)
+        vendor = connection.vendor if connection.vendor in FAST_VENDORS else None
+        if vendor == "postgresql" and not all(_json_document_ready(c) for c in self.columns):
+            vendor = None
+        self.vendor = vendor
+        self._preparers = [
+            (c.attname, None if c.attname in self.late else value_preparer(c, connection))
+            for c in self.columns
+        ]
+        self._renamed = any(c.attname != c.column for c in self.columns)
+
+    def prepare(self, rows: Sequence[dict[str, Any]]) -> Prepared:
+        """The rows (dicts keyed by field attname) in the form :meth:`write` sends.
+
+        No database access: safe in any thread.
+        """
+        rows = list(rows)
+        if self.vendor == "postgresql":
+            documents = rows
+            if self._renamed:
+                documents = [{c.column: row.get(c.attname) for c in self.columns} for row in rows]
+            # Keys that are not written columns are ignored by the statement.
+            text = json.dumps(documents, default=_json_document_value, ensure_ascii=False)
+            return Prepared(rows=rows, document=text)
+        if self.vendor == "sqlite":
+            preparers = self._preparers
+            params = [
+                [None if prep is None else prep(row[att]) for att, prep in preparers]
+                for row in rows
+            ]
+            return Prepared(rows=rows, params=params)
+        return Prepared(rows=rows)
+
+    def write(
+        self,
+        prepared: Prepared,
+        *,
+        lookups: Mapping[str, Lookup] | None = None,
+        distinct_on: Sequence[str] = (),
+        not_older: str | None = None,
+        takes_over: str | None = None,
+    ) -> Written:
+        """Insert the rows, updating the plan's fields on conflict.
+
+        With ``distinct_on``, a row that already exists is rewritten only when
+        one of those fields differs from the stored value; with ``not_older`` (a
+        datetime field), never by a value older than the stored one.
+        ``takes_over`` names a nullable unique field whose incoming values are
+        first cleared on any other row holding them (Polar gives a deleted
+        customer's external ID to a new one).
+        """
+        lookups = dict(lookups or {})
+        if set(lookups) != self.late:
+            raise ValueError(f"lookups for {sorted(lookups)}; the plan leaves {sorted(self.late)}")
+        if not prepared.rows:
+            return Written()
+        options = (distinct_on, not_older)
+        if self.vendor == "postgresql":
+            return self._write_postgresql(prepared, lookups, *options, takes_over)
+        rows = prepared.rows
+        if lookups:
+            rows = [
+                {**row, **{a: lk.values.get(row[lk.source]) for a, lk in lookups.items()}}
+                for row in rows
+            ]
+        key = self.columns[0].attname
+        existing = _existing_and_released(self.model, self.alias, rows, key, takes_over)
+        if self.vendor == "sqlite":
+            return self._write_sqlite(prepared, rows, existing, *options)
+        return _upsert_generic(self.model, self.alias, rows, self.columns, *options, existing)
+
+    def _write_postgresql(
+        self,
+        prepared: Prepared,
+        lookups: dict[str, Lookup],
+        distinct_on: Sequence[str],
+        not_older: str | None,
+        takes_over: str | None,
+    ) -> Written:
+        connection = connections[self.alias]
+        quote, opts = connection.ops.quote_name, self.model._meta
+        table = quote(opts.db_table)
+        key = quote(self.columns[0].column)
+        # Only quoted identifiers from the model go into the SQL; values are parameters.
+        column_list = ", ".join(quote(c.column) for c in self.columns)
+        selected, params = [], []
+        for c in self.columns:
+            if c.attname not in lookups:
+                selected.append(f"r.{quote(c.column)}")
+                continue
+            lookup = lookups[c.attname]
+            source = quote(opts.get_field(lookup.source).column)
+            selected.append(f"(%s::json ->> r.{source}::text)::{c.db_type(connection)}")
+            params.append(
+                json.dumps(
+                    {str(k): v for k, v in lookup.values.items()}, default=_json_document_value
+                )
+            )
+        params.append(prepared.document)
+        page = (
+            f"SELECT {', '.join(selected)} "  # noqa: S608
+            f"FROM json_populate_recordset(NULL::{table}, %s::json) r"
+        )
+        ctes = [f"page ({column_list}) AS ({page})"]
+        conditions = []
+        if takes_over:
+            held = quote(opts.get_field(takes_over).column)
+            ctes.append(
+                f"released AS (UPDATE {table} SET {held} = NULL "  # noqa: S608
+                f"WHERE {held} IN (SELECT {held} FROM page) "
+                f"AND {key} NOT IN (SELECT {key} FROM page) RETURNING 1)"
+            )
+            # An uncorrelated sub-select is evaluated once, before the first row is
+            # inserted: the values are freed before anything can clash with them.
+            conditions.append("(SELECT count(*) FROM released) >= 0")
+        if distinct_on:
+            # Unchanged rows stop here, before ON CONFLICT, which would lock each of
+            # them (a write to its page) even when its WHERE then skips the update.
+            same = f"stored.{key} = page.{key}" + "".join(
+                f" AND stored.{c} IS NOT DISTINCT FROM page.{c}"
+                for c in (quote(opts.get_field(f).column) for f in distinct_on)
+            )
+            conditions.append(f"NOT EXISTS (SELECT 1 FROM {table} stored WHERE {same})")  # noqa: S608
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        ctes.append(
+            f"written AS (INSERT INTO {table} ({column_list}) "  # noqa: S608
+            f"SELECT {column_list} FROM page{where}"
+            + _conflict_clause(connection, self.model, self.columns, distinct_on, not_older)
+            # A row version this statement inserted has no xmax; an updated one has.
+            + " RETURNING xmax = 0 AS created)"
+        )
+        counts = " SELECT count(*) FILTER (WHERE created), count(*) FROM written"
+        with connection.cursor() as cursor:
+            cursor.execute("WITH " + ", ".join(ctes) + counts, params)
+            created, written = cursor.fetchone()
+        return Written(created=created, updated=written - created)
+
+    def _write_sqlite(
+        self,
+        prepared: Prepared,
+        rows: list[dict[str, Any]],
+        existing: set[Any],
+        distinct_on: Sequence[str],
+        not_older: str | None,
+    ) -> Written:
+        connection = connections[self.alias]
+        quote = connection.ops.quote_name
+        params = prepared.params or []
+        connection_preparers = [
+            (i, att, value_preparer(self.columns[i], connection))
+            for i, (att, prep) in enumerate(self._preparers)
+            if prep is None
+        ]
+        for values, row in zip(params, rows, strict=True):
+            for i, att, prep in connection_preparers:
+                values[i] = prep(row[att])
+        insert = f"INSERT INTO {quote(self.model._meta.db_table)} ("
+        insert += ", ".join(quote(c.column) for c in self.columns) + ") VALUES "
+        row_sql = "(" + ", ".join(["%s"] * len(self.columns)) + ")"
+        # As many rows per statement as SQLite takes parameters: a statement
+        # releases the GIL once, where executemany() releases and retakes it for
+        # every row, each time waiting for the thread preparing the next page.
+        per_statement = max(1, _sqlite_max_params(connection) // len(self.columns))
+        # With foreign keys enforced (Django always enforces them), a row inserted by
+        # an ``INSERT ... DO UPDATE`` costs SQLite about 2.5 times a plain insert, so
+        # new rows go in a statement of their own. SQLite has a single writer: no
+        # other one can insert them between the SELECT and this statement.
+        key = self.columns[0].attname
+        new = [v for v, row in zip(params, rows, strict=True) if row[key] not in existing]
+        old = [v for v, row in zip(params, rows, strict=True) if row[key] in existing]
+        counts = [0, 0]
+        clauses = (
+            f" ON CONFLICT ({quote(self.columns[0].column)}) DO NOTHING",
+            _conflict_clause(connection, self.model, self.columns, distinct_on, not_older),
+        )
+        with connection.cursor() as cursor:
+            for n, (part, clause) in enumerate(zip((new, old), clauses, strict=True)):
+                for i in range(0, len(part), per_statement):
+                    chunk = part[i : i + per_statement]
+                    sql = insert + ", ".join([row_sql] * len(chunk)) + clause
+                    cursor.execute(sql, [value for values in chunk for value in values])
+                    # An insert or an update counts 1, a skipped row 0.
+                    counts[n] += cursor.rowcount
+        return Written(created=counts[0], updated=counts[1])
+
+
 def rows_upsert(
     *,
     model: type[models.Model],
@@ -72,32 +303,21 @@ def rows_upsert(
     not_older: str | None = None,
     takes_over: str | None = None,
 ) -> Written:
-    """Insert ``rows`` (dicts keyed by field attname), updating ``fields`` on conflict.
+    """Insert ``rows`` (dicts keyed by field attname), updating ``fields`` on conflict:
+    an :class:`UpsertPlan` prepared and written at once (see :meth:`UpsertPlan.write`)."""
+    plan = UpsertPlan(model=model, unique_field=unique_field, fields=fields)
+    return plan.write(
+        plan.prepare(rows), distinct_on=distinct_on, not_older=not_older, takes_over=takes_over
+    )
 
-    With ``distinct_on``, a row that already exists is rewritten only when one
-    of those fields differs from the stored value; with ``not_older`` (a
-    datetime field), never by a value older than the stored one. ``takes_over``
-    names a nullable unique field whose incoming values are first cleared on
-    any other row holding them (Polar gives a deleted customer's external ID
-    to a new one). Runs inside the caller's transaction.
-    """
-    if not rows:
-        return Written()
-    alias = router.db_for_write(model)
-    connection = connections[alias]
-    opts = model._meta
-    columns = [opts.get_field(unique_field)] + [
-        opts.get_field(f) for f in fields if f != unique_field
-    ]
-    vendor = connection.vendor if connection.vendor in FAST_VENDORS else None
-    if vendor == "postgresql" and all(_json_document_ready(c) for c in columns):
-        return _upsert_postgresql(
-            connection, model, rows, columns, distinct_on, not_older, takes_over
-        )
-    existing = _existing_and_released(model, alias, rows, columns[0].attname, takes_over)
-    if vendor == "sqlite":
-        return _upsert_sqlite(connection, model, rows, columns, distinct_on, not_older, existing)
-    return _upsert_generic(model, alias, rows, columns, distinct_on, not_older, existing)
+
+def _sqlite_max_params(connection: Any) -> int:
+    """How many parameters one SQLite statement takes (999 before SQLite 3.32)."""
+    connection.ensure_connection()
+    try:
+        return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    except AttributeError:  # Python < 3.11
+        return connection.features.max_query_params
 
 
 def _conflict_clause(
@@ -128,60 +348,6 @@ def _conflict_clause(
     return clause
 
 
-def _upsert_postgresql(
-    connection: Any,
-    model: type[models.Model],
-    rows: Sequence[dict[str, Any]],
-    columns: list[models.Field],
-    distinct_on: Sequence[str],
-    not_older: str | None,
-    takes_over: str | None,
-) -> Written:
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    key = quote(columns[0].column)
-    # Only quoted identifiers from the model go into the SQL; the rows are one parameter.
-    column_list = ", ".join(quote(c.column) for c in columns)
-    page = f"SELECT * FROM json_populate_recordset(NULL::{table}, %s::json)"  # noqa: S608
-    ctes = [f"page AS ({page})"]
-    guard = ""
-    if takes_over:
-        held = quote(model._meta.get_field(takes_over).column)
-        ctes.append(
-            f"released AS (UPDATE {table} SET {held} = NULL "  # noqa: S608
-            f"WHERE {held} IN (SELECT {held} FROM page) AND {key} NOT IN (SELECT {key} FROM page) "
-            "RETURNING 1)"
-        )
-        # An uncorrelated sub-select is evaluated once, before the first row is
-        # inserted: the values are freed before anything can clash with them.
-        guard = " WHERE (SELECT count(*) FROM released) >= 0"
-    if distinct_on:
-        # Unchanged rows stop here, before ON CONFLICT, which would lock each of
-        # them (a write to its page) even when its WHERE then skips the update.
-        same = f"stored.{key} = page.{key}" + "".join(
-            f" AND stored.{c} IS NOT DISTINCT FROM page.{c}"
-            for c in (quote(model._meta.get_field(f).column) for f in distinct_on)
-        )
-        unchanged = f"EXISTS (SELECT 1 FROM {table} stored WHERE {same})"  # noqa: S608
-        guard += (" AND " if guard else " WHERE ") + f"NOT {unchanged}"
-    ctes.append(
-        f"written AS (INSERT INTO {table} ({column_list}) "  # noqa: S608
-        f"SELECT {column_list} FROM page{guard}"
-        + _conflict_clause(connection, model, columns, distinct_on, not_older)
-        # A row version this statement inserted has no xmax; an updated one has.
-        + " RETURNING xmax = 0 AS created)"
-    )
-    if any(c.attname != c.column for c in columns):
-        rows = [{c.column: row[c.attname] for c in columns} for row in rows]
-    # Keys that are not in the column list are ignored by the INSERT's SELECT.
-    document = json.dumps(rows, default=_json_document_value, ensure_ascii=False)
-    with connection.cursor() as cursor:
-        counts = " SELECT count(*) FILTER (WHERE created), count(*) FROM written"
-        cursor.execute("WITH " + ", ".join(ctes) + counts, [document])
-        created, written = cursor.fetchone()
-    return Written(created=created, updated=written - created)
-
-
 def _existing_and_released(
     model: type[models.Model],
     alias: str,
@@ -208,42 +374,6 @@ def _existing_and_released(
     if held:
         manager.filter(**{f"{key}__in": held}).update(**{takes_over: None})
     return existing
-
-
-def _upsert_sqlite(
-    connection: Any,
-    model: type[models.Model],
-    rows: Sequence[dict[str, Any]],
-    columns: list[models.Field],
-    distinct_on: Sequence[str],
-    not_older: str | None,
-    existing: set[Any],
-) -> Written:
-    quote = connection.ops.quote_name
-    key = columns[0].attname
-    insert = f"INSERT INTO {quote(model._meta.db_table)} ("
-    insert += ", ".join(quote(c.column) for c in columns) + ") VALUES ("
-    insert += ", ".join(["%s"] * len(columns)) + ")"
-    prepare = [(c.attname, value_preparer(c, connection)) for c in columns]
-    # With foreign keys enforced (Django always enforces them), a row inserted by
-    # an ``INSERT ... DO UPDATE`` costs SQLite about 2.5 times a plain insert, so
-    # new rows go in a statement of their own. SQLite has a single writer: no
-    # other one can insert them between the SELECT and this statement.
-    new = [row for row in rows if row[key] not in existing]
-    old = [row for row in rows if row[key] in existing]
-    counts = []
-    with connection.cursor() as cursor:
-        for part, clause in (
-            (new, f" ON CONFLICT ({quote(columns[0].column)}) DO NOTHING"),
-            (old, _conflict_clause(connection, model, columns, distinct_on, not_older)),
-        ):
-            if part:
-                cursor.executemany(
-                    insert + clause, [[prep(row[att]) for att, prep in prepare] for row in part]
-                )
-            # Summed over the rows: an insert or an update counts 1, a skipped row 0.
-            counts.append(cursor.rowcount if part else 0)
-    return Written(created=counts[0], updated=counts[1])
 
 
 def _upsert_generic(

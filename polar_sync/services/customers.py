@@ -20,10 +20,12 @@ from ..exceptions import PolarError, PolarNotFoundError
 from ..mapping import CUSTOMER_FIELDS, MappingError, customer_fields
 from ..models import Customer, PushedPayload, SyncRun
 from .budget import budget_pause_on_rate_limit, budgeted_client
-from .bulk import rows_upsert
+from .bulk import Lookup, Prepared, UpsertPlan
 from .runs import sync_run_finish, sync_run_save_progress, sync_run_start
 
 logger = logging.getLogger("polar_sync.sync")
+
+JSON = dict[str, Any]
 
 # Every column a pull writes (by attname); all but the primary key are updated on conflict.
 WRITTEN_FIELDS = [*CUSTOMER_FIELDS, "synced_at", "user_id"]
@@ -69,6 +71,39 @@ def users_by_external_id(external_ids: Iterable[str]) -> dict[str, Any]:
     return {str(value): pk for value, pk in rows}
 
 
+@dataclass
+class CustomerPage:
+    """A page of Customer payloads mapped and prepared for writing, without I/O."""
+
+    incoming: dict[uuid.UUID, dict[str, Any]]
+    failures: list[MappingError]
+    prepared: Prepared
+
+
+def customers_plan() -> UpsertPlan:
+    """How customer rows are written; ``user_id`` is looked up at write time."""
+    return UpsertPlan(model=Customer, unique_field="id", fields=WRITTEN_FIELDS, late=["user_id"])
+
+
+def customer_page_prepare(
+    *, payloads: list[Any], plan: UpsertPlan, synced_at: datetime | None = None
+) -> CustomerPage:
+    """Map a page of payloads and prepare their rows. Pure (no database access):
+    the pull runs it in the thread that prefetches the next page."""
+    synced_at = synced_at or timezone.now()
+    incoming: dict[uuid.UUID, dict[str, Any]] = {}
+    failures: list[MappingError] = []
+    for payload in payloads:
+        try:
+            fields = customer_fields(payload)
+        except MappingError as exc:
+            failures.append(exc)
+            continue
+        fields["synced_at"] = synced_at
+        incoming[fields["id"]] = fields  # a page may repeat a row; the last one wins
+    return CustomerPage(incoming, failures, plan.prepare(list(incoming.values())))
+
+
 def customers_upsert(
     *,
     payloads: list[Any],
@@ -83,37 +118,27 @@ def customers_upsert(
     ``modified_at`` is older than the mirror's is ignored (webhooks may arrive
     out of order).
     """
-    result = UpsertResult()
-    synced_at = synced_at or timezone.now()
-    incoming: dict[uuid.UUID, dict[str, Any]] = {}
-    for payload in payloads:
-        try:
-            fields = customer_fields(payload)
-        except MappingError as exc:
-            logger.warning("skipping a malformed customer: %s", exc)
-            result.failures.append(exc)
-            continue
-        incoming[fields["id"]] = fields  # a page may repeat a row; the last one wins
-    if not incoming:
-        return result
-    result.ids = list(incoming)
-    external_ids = {f["external_id"] for f in incoming.values() if f["external_id"]}
+    plan = customers_plan()
+    page = customer_page_prepare(payloads=payloads, plan=plan, synced_at=synced_at)
+    return customer_page_write(page=page, plan=plan, skip_older=skip_older)
 
-    users = users_by_external_id(external_ids)
-    rows = [
-        {
-            **fields,
-            "user_id": users.get(fields["external_id"]) if fields["external_id"] else None,
-            "synced_at": synced_at,
-        }
-        for fields in incoming.values()
-    ]
+
+def customer_page_write(
+    *, page: CustomerPage, plan: UpsertPlan, skip_older: bool = False
+) -> UpsertResult:
+    """Write a prepared page: link users by external ID, upsert, count."""
+    result = UpsertResult(failures=list(page.failures), ids=list(page.incoming))
+    for failure in page.failures:
+        logger.warning("skipping a malformed customer: %s", failure)
+    if not page.incoming:
+        return result
+    users = users_by_external_id(
+        {f["external_id"] for f in page.incoming.values() if f["external_id"]}
+    )
     with transaction.atomic():
-        written = rows_upsert(
-            model=Customer,
-            rows=rows,
-            unique_field="id",
-            fields=WRITTEN_FIELDS,
+        written = plan.write(
+            page.prepared,
+            lookups={"user_id": Lookup("external_id", users)},
             distinct_on=COMPARED_FIELDS,
             not_older="modified_at" if skip_older else None,
             # Polar frees a deleted customer's external ID and may give it to a
@@ -121,7 +146,7 @@ def customers_upsert(
             takes_over="external_id",
         )
     result.created, result.updated = written.created, written.updated
-    result.unchanged = len(incoming) - written.created - written.updated
+    result.unchanged = len(page.incoming) - written.created - written.updated
     return result
 
 
@@ -173,16 +198,24 @@ def customers_pull(
     sent_before = client.request_count
     # 128-bit ints, not UUID objects: half the memory on a 100,000-customer walk.
     seen: set[int] = set()
+    plan = customers_plan()
+
+    def prepare(page: JSON) -> tuple[JSON, CustomerPage]:
+        return page, customer_page_prepare(payloads=page["items"], plan=plan)
+
     try:
-        # Prefetch: the next page travels while this one is written.
-        for page in client.iter_pages(sorting=["created_at"], prefetch=True):
+        # Prefetch: the next page travels, and is mapped and prepared, while
+        # this one is written.
+        pages = client.iter_pages(sorting=["created_at"], prefetch=True, transform=prepare)
+        for page, prepared in pages:
             run.pages += 1
             run.total_count = page["pagination"].get("total_count")
             if dry_run:
-                result = UpsertResult(unchanged=len(page["items"]))
-                result.ids = [uuid.UUID(str(c.get("id"))) for c in page["items"] if c.get("id")]
+                result = UpsertResult(unchanged=len(prepared.incoming))
+                result.ids = list(prepared.incoming)
+                result.failures = list(prepared.failures)
             else:
-                result = customers_upsert(payloads=page["items"])
+                result = customer_page_write(page=prepared, plan=plan)
             seen.update(pk.int for pk in result.ids)
             run.created += result.created
             run.updated += result.updated
