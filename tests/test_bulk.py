@@ -17,7 +17,8 @@ from django.db import IntegrityError, connection, transaction
 from polar_sync.mapping import customer_fields
 from polar_sync.models import Customer
 from polar_sync.services import bulk
-from polar_sync.services.bulk import Lookup, UpsertPlan, Written, rows_upsert, value_preparer
+from polar_sync.services.bulk import Lookup, UpsertPlan, Written, rows_upsert
+from polar_sync.services.bulk_values import value_preparer
 from polar_sync.services.customers import COMPARED_FIELDS, WRITTEN_FIELDS
 from tests.factories import customer_payload
 
@@ -196,7 +197,7 @@ def test_write_refuses_lookups_that_do_not_match_the_plans_late_columns():
 def test_sqlite_splits_a_page_by_its_parameter_limit(monkeypatch):
     # Room for two rows per statement: seven rows need four INSERTs, and the
     # counts are summed over them.
-    monkeypatch.setattr(bulk, "_sqlite_max_params", lambda connection: 2 * len(WRITTEN_FIELDS))
+    monkeypatch.setattr(bulk, "sqlite_max_params", lambda connection: 2 * len(WRITTEN_FIELDS))
     rows = [_row() for _ in range(7)]
     assert _upsert(rows) == Written(created=7)
     changed = [{**row, "raw": {**row["raw"], "name": "x"}} for row in rows[:5]]

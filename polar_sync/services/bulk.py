@@ -22,37 +22,21 @@ Other databases take ``bulk_create`` after comparing the rows in Python.
 from __future__ import annotations
 
 import json
-import sqlite3
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import connections, models, router
 from django.db.models import Q
 
-FAST_VENDORS = frozenset({"postgresql", "sqlite"})
-# Field types whose values the PostgreSQL path can put into a JSON document as
-# PostgreSQL reads them back (a datetime as ISO 8601 with its offset, a UUID as text).
-_JSON_DOCUMENT_TYPES = frozenset(
-    {
-        "CharField",
-        "TextField",
-        "BooleanField",
-        "IntegerField",
-        "BigIntegerField",
-        "SmallIntegerField",
-        "PositiveIntegerField",
-        "AutoField",
-        "BigAutoField",
-        "SmallAutoField",
-        "UUIDField",
-        "DateTimeField",
-        "JSONField",
-    }
+from .bulk_values import (
+    json_document_ready,
+    json_document_value,
+    sqlite_max_params,
+    value_preparer,
 )
+
+FAST_VENDORS = frozenset({"postgresql", "sqlite"})
 
 
 @dataclass(frozen=True)
@@ -109,7 +93,7 @@ class UpsertPlan:
         ]
         self.late = frozenset(late)
         vendor = connection.vendor if connection.vendor in FAST_VENDORS else None
-        if vendor == "postgresql" and not all(_json_document_ready(c) for c in self.columns):
+        if vendor == "postgresql" and not all(json_document_ready(c) for c in self.columns):
             vendor = None
         self.vendor = vendor
         self._preparers = [
@@ -129,7 +113,7 @@ class UpsertPlan:
             if self._renamed:
                 documents = [{c.column: row.get(c.attname) for c in self.columns} for row in rows]
             # Keys that are not written columns are ignored by the statement.
-            text = json.dumps(documents, default=_json_document_value, ensure_ascii=False)
+            text = json.dumps(documents, default=json_document_value, ensure_ascii=False)
             return Prepared(rows=rows, document=text)
         if self.vendor == "sqlite":
             preparers = self._preparers
@@ -202,7 +186,7 @@ class UpsertPlan:
             selected.append(f"(%s::json ->> r.{source}::text)::{c.db_type(connection)}")
             params.append(
                 json.dumps(
-                    {str(k): v for k, v in lookup.values.items()}, default=_json_document_value
+                    {str(k): v for k, v in lookup.values.items()}, default=json_document_value
                 )
             )
         params.append(prepared.document)
@@ -269,7 +253,7 @@ class UpsertPlan:
         # As many rows per statement as SQLite takes parameters: a statement
         # releases the GIL once, where executemany() releases and retakes it for
         # every row, each time waiting for the thread preparing the next page.
-        per_statement = max(1, _sqlite_max_params(connection) // len(self.columns))
+        per_statement = max(1, sqlite_max_params(connection) // len(self.columns))
         # With foreign keys enforced (Django always enforces them), a row inserted by
         # an ``INSERT ... DO UPDATE`` costs SQLite about 2.5 times a plain insert, so
         # new rows go in a statement of their own. SQLite has a single writer: no
@@ -309,15 +293,6 @@ def rows_upsert(
     return plan.write(
         plan.prepare(rows), distinct_on=distinct_on, not_older=not_older, takes_over=takes_over
     )
-
-
-def _sqlite_max_params(connection: Any) -> int:
-    """How many parameters one SQLite statement takes (999 before SQLite 3.32)."""
-    connection.ensure_connection()
-    try:
-        return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    except AttributeError:  # Python < 3.11
-        return connection.features.max_query_params
 
 
 def _conflict_clause(
@@ -415,64 +390,3 @@ def _upsert_generic(
         )
     created = sum(1 for row in kept if row[key] not in existing)
     return Written(created=created, updated=len(kept) - created)
-
-
-def _json_document_ready(field: models.Field) -> bool:
-    if field.is_relation:
-        return _json_document_ready(field.target_field)
-    if field.get_internal_type() == "JSONField":
-        return field.encoder is None  # a custom encoder may write what json.dumps cannot
-    return field.get_internal_type() in _JSON_DOCUMENT_TYPES
-
-
-def _json_document_value(value: Any) -> Any:
-    """What ``json.dumps`` cannot write, as ``json_populate_recordset`` reads it:
-    an aware datetime in ISO 8601 with its offset, a UUID as text."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} cannot go into a JSON document of rows")
-
-
-def value_preparer(field: models.Field, connection: Any) -> Callable[[Any], Any]:
-    """``field.get_db_prep_save`` for the plain values a mapping produces, without
-    the generic steps (expression checks, ``to_python``) that cost a third of a
-    page's time: str/None, bool, int, aware datetimes, UUIDs, JSON-able objects.
-    tests/test_bulk.py checks it against Django's own preparation, field by field.
-    """
-    internal = field.get_internal_type()
-    if internal in ("CharField", "TextField", "BooleanField") or field.is_relation:
-        return _same
-    if internal == "UUIDField" and not connection.features.has_native_uuid_field:
-        return _uuid_hex
-    if internal == "UUIDField":
-        return _same
-    if internal == "DateTimeField" and connection.vendor == "sqlite" and settings.USE_TZ:
-        return _sqlite_datetime(connection.timezone)
-    if internal == "DateTimeField":
-        return connection.ops.adapt_datetimefield_value
-    if internal == "JSONField":
-        adapt, encoder = connection.ops.adapt_json_value, field.encoder
-        return lambda value: None if value is None else adapt(value, encoder)
-    return lambda value: field.get_db_prep_save(value, connection)
-
-
-def _sqlite_datetime(tz: Any) -> Callable[[Any], Any]:
-    """SQLite's text for a datetime, in the connection's time zone, without
-    Django's per-value settings and expression checks."""
-
-    def adapt(value: Any) -> Any:
-        if value is None or value.utcoffset() is None:
-            return None if value is None else str(value)
-        return str(value.astimezone(tz).replace(tzinfo=None))
-
-    return adapt
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _uuid_hex(value: Any) -> Any:
-    return None if value is None else value.hex
