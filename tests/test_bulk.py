@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from polar_sync.mapping import customer_fields
 from polar_sync.models import Customer
 from polar_sync.services import bulk
-from polar_sync.services.bulk import Lookup, UpsertPlan, Written, rows_upsert
+from polar_sync.services.bulk import Lookup, UpsertPlan, Written
 from polar_sync.services.bulk_values import value_preparer
 from polar_sync.services.customers import COMPARED_FIELDS, WRITTEN_FIELDS
 from tests.factories import customer_payload
@@ -54,7 +54,8 @@ def test_each_written_field_is_prepared_as_django_prepares_it(name):
 def test_rows_written_by_the_upsert_read_back_as_written(path):
     fields = customer_fields(customer_payload(billing_address=None, tax_id=["123", "us_ein"]))
     row = {**fields, "synced_at": datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), "user_id": None}
-    rows_upsert(model=Customer, rows=[row], unique_field="id", fields=WRITTEN_FIELDS)
+    plan = UpsertPlan(model=Customer, unique_field="id", fields=WRITTEN_FIELDS)
+    plan.write(plan.prepare([row]))
     stored = Customer.objects.get(pk=fields["id"])
     for name in WRITTEN_FIELDS:
         assert getattr(stored, name) == row[name], name
@@ -73,14 +74,8 @@ def _row(**overrides):
 
 
 def _upsert(rows, **options):
-    return rows_upsert(
-        model=Customer,
-        rows=rows,
-        unique_field="id",
-        fields=WRITTEN_FIELDS,
-        distinct_on=COMPARED_FIELDS,
-        **options,
-    )
+    plan = UpsertPlan(model=Customer, unique_field="id", fields=WRITTEN_FIELDS)
+    return plan.write(plan.prepare(rows), distinct_on=COMPARED_FIELDS, **options)
 
 
 def test_new_rows_are_created_and_changed_rows_updated_and_the_rest_left_alone(path):

@@ -12,9 +12,13 @@ rows whose compared columns did not change:
   statement that also frees taken-over unique values and counts what it
   inserted and updated: one parameter, so psycopg has nothing to quote value
   by value, and the server (another process) parses and types the rows.
-- SQLite learns which rows exist with one small SELECT, then runs the insert
-  once per row in its C loop (``executemany``), each value prepared by its
-  field as Django would.
+- SQLite learns which rows exist with one small SELECT, then inserts the new
+  rows with a plain multi-row INSERT and the others with the conflict clause,
+  each value prepared by its field as Django would.
+
+:class:`UpsertPlan` splits the work: ``prepare`` is pure, so a pull runs it in
+the thread that prefetches the next page; ``write`` runs in the caller's
+thread and transaction.
 
 Other databases take ``bulk_create`` after comparing the rows in Python.
 """
@@ -275,24 +279,6 @@ class UpsertPlan:
                     # An insert or an update counts 1, a skipped row 0.
                     counts[n] += cursor.rowcount
         return Written(created=counts[0], updated=counts[1])
-
-
-def rows_upsert(
-    *,
-    model: type[models.Model],
-    rows: Sequence[dict[str, Any]],
-    unique_field: str,
-    fields: Sequence[str],
-    distinct_on: Sequence[str] = (),
-    not_older: str | None = None,
-    takes_over: str | None = None,
-) -> Written:
-    """Insert ``rows`` (dicts keyed by field attname), updating ``fields`` on conflict:
-    an :class:`UpsertPlan` prepared and written at once (see :meth:`UpsertPlan.write`)."""
-    plan = UpsertPlan(model=model, unique_field=unique_field, fields=fields)
-    return plan.write(
-        plan.prepare(rows), distinct_on=distinct_on, not_older=not_older, takes_over=takes_over
-    )
 
 
 def _conflict_clause(
