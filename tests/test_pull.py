@@ -295,3 +295,24 @@ def test_a_stale_lock_is_taken_over(live_polar, settings):
     SyncRun.objects.filter(pk=holder.pk).update(heartbeat_at=timezone.now() - timedelta(hours=2))
     assert customers_pull().status == "succeeded"
     assert SyncRun.objects.get(pk=holder.pk).status == "abandoned"
+
+
+def test_a_pull_that_crashes_is_recorded_failed_and_does_not_hold_the_lock(live_polar, monkeypatch):
+    from polar_sync.services import customers as customers_module
+
+    live_polar.store.seed(150, seed=8)
+
+    def boom(**kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(customers_module, "customer_page_write", boom)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        customers_pull()
+    crashed = SyncRun.objects.get(kind=SyncRun.Kind.CUSTOMERS)
+    assert crashed.status == SyncRun.Status.FAILED
+    assert crashed.error == "RuntimeError: disk on fire"
+    assert crashed.finished_at is not None
+
+    monkeypatch.undo()
+    run = customers_pull()  # not locked out until LOCK_TIMEOUT
+    assert run is not None and run.status == "succeeded" and run.created == 150

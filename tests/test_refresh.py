@@ -13,6 +13,7 @@ from polar_sync.models import (
     RequestBudget,
     StateBenefitGrant,
     StateSubscription,
+    SyncRun,
 )
 from polar_sync.services import (
     balances_refresh,
@@ -185,3 +186,21 @@ def test_default_budget_is_80_percent_of_the_servers_limit(settings):
     assert (Budget.from_settings().per_minute, Budget.from_settings().capacity) == (80, 20)
     settings.POLAR_SYNC = {"ACCESS_TOKEN": "t", "SERVER": "production"}
     assert Budget.from_settings().per_minute == 400
+
+
+def test_a_refresh_that_crashes_is_recorded_failed_and_does_not_hold_the_lock(
+    live_polar, mirrored, monkeypatch
+):
+    from polar_sync.services import states as states_module
+
+    def boom(**kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(states_module, "customer_state_refresh", boom)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        states_refresh()
+    crashed = SyncRun.objects.filter(kind=SyncRun.Kind.STATES).get()
+    assert (crashed.status, crashed.error) == ("failed", "RuntimeError: out of memory")
+
+    monkeypatch.undo()
+    assert states_refresh().status == "succeeded"

@@ -21,7 +21,7 @@ from ..mapping import CUSTOMER_FIELDS, MappingError, customer_fields
 from ..models import Customer, PushedPayload, SyncRun
 from .budget import budget_pause_on_rate_limit, budgeted_client
 from .bulk import Lookup, Prepared, UpsertPlan
-from .runs import sync_run_finish, sync_run_save_progress, sync_run_start
+from .runs import sync_run_crashed, sync_run_finish, sync_run_save_progress, sync_run_start
 
 logger = logging.getLogger("polar_sync.sync")
 
@@ -234,6 +234,9 @@ def customers_pull(
         run.requests = client.request_count - sent_before
         logger.error("customer pull failed after %d pages: %s", run.pages, exc)
         return sync_run_finish(run=run, status=SyncRun.Status.FAILED, error=str(exc))
+    except Exception as exc:
+        sync_run_crashed(run=run, exc=exc)
+        raise
     run.requests = client.request_count - sent_before
     status = SyncRun.Status.PARTIAL if run.failed else SyncRun.Status.SUCCEEDED
     return sync_run_finish(run=run, status=status, error=run.error)

@@ -54,3 +54,16 @@ def sync_run_finish(*, run: SyncRun, status: str, error: str = "") -> SyncRun:
     run.finished_at = run.heartbeat_at = timezone.now()
     run.save()
     return run
+
+
+def sync_run_crashed(*, run: SyncRun, exc: BaseException) -> None:
+    """Record that ``run`` stopped on an unexpected error (the caller re-raises it).
+
+    Without this, a crashed run would hold the lock until ``LOCK_TIMEOUT``. When
+    even that write fails (the database is gone), the heartbeat timeout remains.
+    """
+    logger.error("%s sync run %s crashed: %s: %s", run.kind, run.pk, type(exc).__name__, exc)
+    try:
+        sync_run_finish(run=run, status=SyncRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+    except Exception:
+        logger.exception("could not record the crash of sync run %s", run.pk)

@@ -33,7 +33,7 @@ from ..models import (
 from ..selectors import customers_by_freshness
 from .budget import budget_pause_on_rate_limit, budgeted_client
 from .customers import customers_mark_deleted, customers_upsert
-from .runs import sync_run_finish, sync_run_save_progress, sync_run_start
+from .runs import sync_run_crashed, sync_run_finish, sync_run_save_progress, sync_run_start
 
 logger = logging.getLogger("polar_sync.sync")
 
@@ -185,6 +185,9 @@ def _refresh_run(
         budget_pause_on_rate_limit(exc)
         status, error = SyncRun.Status.FAILED, str(exc)
         logger.error("%s refresh stopped: %s", kind, exc)
+    except Exception as exc:
+        sync_run_crashed(run=run, exc=exc)
+        raise
     run.requests = client.request_count - sent_before
     if status == SyncRun.Status.SUCCEEDED and run.failed:
         status, error = SyncRun.Status.PARTIAL, run.error
