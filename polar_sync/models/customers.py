@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 
 class PayloadField(models.JSONField):
@@ -54,18 +55,18 @@ class Customer(models.Model):
         help_text="The customer's ID in this system; unique when set, immutable in Polar.",
     )
     # Nullable: a team customer on newer API versions may have no email.
-    email = models.CharField(max_length=320, null=True, blank=True, db_index=True)  # noqa: DJ001
+    email = models.CharField(max_length=320, null=True, blank=True)  # noqa: DJ001
     email_verified = models.BooleanField(default=False)
     name = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001  (Polar's null)
     billing_address = models.JSONField(null=True, blank=True)
-    billing_country = models.CharField(max_length=2, blank=True, default="", db_index=True)
+    billing_country = models.CharField(max_length=2, blank=True, default="")
     tax_id = models.JSONField(null=True, blank=True, help_text="[value, format] or null.")
     metadata = models.JSONField(default=dict, blank=True)
     organization_id = models.UUIDField(null=True, blank=True, db_index=True)
     avatar_url = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(help_text="When Polar created the customer.")
     modified_at = models.DateTimeField(null=True, blank=True)
-    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
     raw = PayloadField(default=dict, help_text="The whole payload, as Polar sent it.")
     synced_at = models.DateTimeField(help_text="When this row was last written from Polar.")
     user = models.ForeignKey(
@@ -88,10 +89,18 @@ class Customer(models.Model):
                 name="polar_sync_customer_external_id_unique",
             )
         ]
+        # Declared here rather than with db_index=True: on PostgreSQL, db_index on a
+        # CharField adds a second, varchar_pattern_ops index that serves only
+        # case-sensitive LIKE 'prefix%', which nothing here runs, and every index
+        # costs each row a pull writes.
         indexes = [
             models.Index(fields=["created_at"], name="polar_sync_customer_created"),
             # The usual listing: customers Polar still has, newest or oldest first.
+            # Also serves deleted_at alone (its leading column).
             models.Index(fields=["deleted_at", "created_at"], name="polar_sync_customer_live"),
+            # email__iexact (the API's ?email=) compares UPPER(email) on PostgreSQL.
+            models.Index(Upper("email"), name="polar_sync_customer_email_ci"),
+            models.Index(fields=["billing_country"], name="polar_sync_customer_country"),
         ]
 
     def __str__(self) -> str:
