@@ -100,10 +100,10 @@ class UpsertPlan:
         if vendor == "postgresql" and not all(json_document_ready(c) for c in self.columns):
             vendor = None
         self.vendor = vendor
-        self._preparers = [
-            (c.attname, None if c.attname in self.late else value_preparer(c, connection))
-            for c in self.columns
-        ]
+        preparers = [(c.attname, value_preparer(c, connection)) for c in self.columns]
+        # prepare() leaves the late columns empty; write() fills them (SQLite).
+        self._preparers = [(a, None if a in self.late else p) for a, p in preparers]
+        self._late_preparers = [(i, a, p) for i, (a, p) in enumerate(preparers) if a in self.late]
         self._renamed = any(c.attname != c.column for c in self.columns)
 
     def prepare(self, rows: Sequence[dict[str, Any]]) -> Prepared:
@@ -151,9 +151,8 @@ class UpsertPlan:
             raise ValueError(f"lookups for {sorted(lookups)}; the plan leaves {sorted(self.late)}")
         if not prepared.rows:
             return Written()
-        options = (distinct_on, not_older)
         if self.vendor == "postgresql":
-            return self._write_postgresql(prepared, lookups, *options, takes_over)
+            return self._write_postgresql(prepared, lookups, distinct_on, not_older, takes_over)
         rows = prepared.rows
         if lookups:
             rows = [
@@ -163,8 +162,10 @@ class UpsertPlan:
         key = self.columns[0].attname
         existing = _existing_and_released(self.model, self.alias, rows, key, takes_over)
         if self.vendor == "sqlite":
-            return self._write_sqlite(prepared, rows, existing, *options)
-        return _upsert_generic(self.model, self.alias, rows, self.columns, *options, existing)
+            return self._write_sqlite(prepared, rows, existing, distinct_on, not_older)
+        return _upsert_generic(
+            self.model, self.alias, rows, self.columns, distinct_on, not_older, existing
+        )
 
     def _write_postgresql(
         self,
@@ -243,13 +244,8 @@ class UpsertPlan:
         connection = connections[self.alias]
         quote = connection.ops.quote_name
         params = prepared.params or []
-        connection_preparers = [
-            (i, att, value_preparer(self.columns[i], connection))
-            for i, (att, prep) in enumerate(self._preparers)
-            if prep is None
-        ]
         for values, row in zip(params, rows, strict=True):
-            for i, att, prep in connection_preparers:
+            for i, att, prep in self._late_preparers:
                 values[i] = prep(row[att])
         insert = f"INSERT INTO {quote(self.model._meta.db_table)} ("
         insert += ", ".join(quote(c.column) for c in self.columns) + ") VALUES "
