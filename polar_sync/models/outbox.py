@@ -20,6 +20,18 @@ from django.utils import timezone
 PUSHED = "pushed"  # marks the PushedPayload side of waiting_and_pushed's UNION
 # Backends whose INSERT ... ON CONFLICT (external_id) DO UPDATE is written out below.
 ON_CONFLICT_VENDORS = frozenset({"sqlite", "postgresql"})
+# What a new change overwrites in the user's row (the lock and created_at stay).
+CHANGE_FIELDS = (
+    "user_id",
+    "action",
+    "payload",
+    "status",
+    "attempts",
+    "last_error",
+    "next_attempt_at",
+    "revision",
+    "updated_at",
+)
 
 
 class PushOutboxQuerySet(models.QuerySet["PushOutbox"]):
@@ -57,6 +69,43 @@ class PushOutboxQuerySet(models.QuerySet["PushOutbox"]):
         with connection.cursor() as cursor:
             cursor.execute(_upsert_sql(self.db, tuple(update_fields)), params)
 
+    def change_record(self, *, external_id: str, user_id: str | None, payload: Any) -> bool | None:
+        """Queue an upsert of ``payload`` in one query, unless that very upsert waits already.
+
+        The row gets a fresh start (pending, no attempts, due now, a new revision); one
+        that replaces a waiting delete keeps "delete the old customer first". A failed
+        row with the same payload stays failed: it would fail again. Returns whether a
+        row was written, or None on a database without ``ON CONFLICT`` (the caller then
+        reads the row and writes it itself).
+        """
+        connection = connections[self.db]
+        if connection.vendor not in ON_CONFLICT_VENDORS:
+            return None
+        # Values prepared by hand: this runs inside every user save that changes the
+        # payload, and the fields' own preparation of 13 values costs more than the query.
+        meta = PushOutbox._meta
+        now = meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
+        values = {
+            "external_id": external_id,
+            "user_id": user_id,
+            "action": PushOutbox.Action.UPSERT.value,
+            "payload": meta.get_field("payload").get_db_prep_save(payload, connection),
+            "status": PushOutbox.Status.PENDING.value,
+            "attempts": 0,
+            "last_error": "",
+            "next_attempt_at": now,
+            "locked_until": None,
+            "revision": meta.get_field("revision").get_db_prep_save(uuid.uuid4(), connection),
+            "delete_first": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        params = [values[f.attname] for f in _insert_fields()]
+        params += [PushOutbox.Action.DELETE.value, PushOutbox.Action.UPSERT.value]
+        with connection.cursor() as cursor:
+            cursor.execute(_change_sql(self.db), params)
+            return cursor.rowcount > 0
+
 
 @functools.cache
 def _insert_fields() -> list[models.Field]:
@@ -86,6 +135,18 @@ def _upsert_sql(alias: str, update_fields: tuple[str, ...]) -> str:
         f"INSERT INTO {q(PushOutbox._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * len(columns))}) "
         f"ON CONFLICT ({q('external_id')}) DO UPDATE SET {', '.join(updates)}"
+    )
+
+
+@functools.cache
+def _change_sql(alias: str) -> str:
+    q = connections[alias].ops.quote_name
+    table = q(PushOutbox._meta.db_table)
+    action, payload, first = (f"{table}.{q(c)}" for c in ("action", "payload", "delete_first"))
+    return (
+        _upsert_sql(alias, CHANGE_FIELDS)
+        + f", {q('delete_first')} = ({action} = %s OR {first})"
+        + f" WHERE {action} <> %s OR {payload} <> excluded.{q('payload')}"
     )
 
 

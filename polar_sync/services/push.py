@@ -336,6 +336,8 @@ def customer_push(*, external_id: str, client: PolarClient | None = None) -> Dra
             if not user_is_mirrored(user=user, conf=conf):
                 result.stopped = f"USER_FILTER excludes user {external_id}"
                 return result
+            # Whatever was pushed before: the drain must not skip it as known to Polar.
+            PushedPayload.objects.filter(external_id=external_id).delete()
             queued = PushOutbox.objects.filter(external_id=external_id).values_list(
                 "action", flat=True
             )

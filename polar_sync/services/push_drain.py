@@ -79,6 +79,7 @@ class DrainResult:
     adopted: int = 0  # guest customers given the user's external ID
     deleted: int = 0
     already_gone: int = 0  # deletes answered 404
+    unchanged: int = 0  # upserts of the payload last pushed: removed without a request
     failed: list[tuple[str, str]] = field(default_factory=list)  # (external ID, error)
     postponed: int = 0  # transient failures: retried later with backoff
     busy: int = 0  # held by another worker
@@ -243,6 +244,9 @@ def _claim(*, row: PushOutbox, now: datetime) -> bool:
 
 
 def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> Outcome:
+    if _pushed_already(row):
+        result.unchanged += 1
+        return Outcome.CHANGED if _remove(row=row) else Outcome.DONE
     try:
         if row.action == PushOutbox.Action.DELETE:
             kind, customer = _delete(client, row.external_id), None
@@ -270,6 +274,20 @@ def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> Outco
         raise
     setattr(result, kind, getattr(result, kind) + 1)
     return Outcome.CHANGED if _complete(row=row, customer=customer) else Outcome.DONE
+
+
+def _pushed_already(row: PushOutbox) -> bool:
+    """An upsert of exactly what Polar accepted last (a name changed, then changed back).
+
+    The receiver writes a changed user's row without reading what was pushed (that
+    would cost every such save a query); the comparison happens here instead.
+    """
+    if row.action != PushOutbox.Action.UPSERT or row.delete_first:
+        return False
+    pushed = PushedPayload.objects.filter(external_id=row.external_id).values_list(
+        "payload", flat=True
+    )
+    return pushed.first() == row.payload
 
 
 def _delete(client: PolarClient, external_id: str) -> str:
@@ -338,9 +356,14 @@ def _complete(*, row: PushOutbox, customer: JSON | None) -> bool:
             )
         else:
             PushedPayload.objects.filter(external_id=external_id).delete()
-        removed, _ = PushOutbox.objects.filter(pk=row.pk, revision=row.revision).delete()
-        if not removed:
-            PushOutbox.objects.filter(pk=row.pk).update(locked_until=None)
+        return _remove(row=row)
+
+
+def _remove(*, row: PushOutbox) -> bool:
+    """Remove a row done with, unless it changed meanwhile (then unlock it); True if it did."""
+    removed, _ = PushOutbox.objects.filter(pk=row.pk, revision=row.revision).delete()
+    if not removed:
+        PushOutbox.objects.filter(pk=row.pk).update(locked_until=None)
     return not removed
 
 

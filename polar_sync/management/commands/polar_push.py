@@ -41,6 +41,7 @@ class Command(BaseCommand):
             f"{result.updated} updated, {result.adopted} adopted (existing customer with "
             f"that email), {result.deleted} deleted, {result.already_gone} already gone; "
             f"{result.requests} API request(s)."
+            + (f" {result.unchanged} already in Polar as pushed." if result.unchanged else "")
         )
         if result.failed:
             out.write(self.style.ERROR(f"Refused by Polar: {len(result.failed)}"))
