@@ -150,7 +150,38 @@ def check_push_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="polar_sync.E007",
             )
         )
+    messages += _user_fields_errors(conf.USER_FIELDS or ())
     return messages
+
+
+def _user_fields_errors(names: tuple[str, ...]) -> list[CheckMessage]:
+    """USER_FIELDS must name concrete fields of the user model."""
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import FieldDoesNotExist
+
+    model = get_user_model()
+    bad = []
+    for name in names:
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            bad.append(name)
+            continue
+        if not field.concrete or field.many_to_many:
+            bad.append(name)
+    if not bad:
+        return []
+    return [
+        Error(
+            f"POLAR_SYNC['USER_FIELDS'] names {', '.join(map(repr, bad))}, which "
+            f"{'is not a field' if len(bad) == 1 else 'are not fields'} stored on "
+            f"{model._meta.label}.",
+            hint="List the user model's own fields that USER_PAYLOAD and USER_FILTER read, "
+            "e.g. ['email', 'first_name', 'last_name']; [] to compare every save with "
+            "the database instead.",
+            id="polar_sync.E009",
+        )
+    ]
 
 
 @register(Tags.compatibility)

@@ -52,6 +52,11 @@ class PolarSyncSettings:
     DELETE_CUSTOMER_ON_USER_DELETE: bool = True
     USER_PAYLOAD: str = "polar_sync.mapping.user_payload"
     USER_FILTER: str | None = None  # dotted path of ``f(user) -> bool``; None: every user
+    # The user model fields USER_PAYLOAD and USER_FILTER read. A save that changes
+    # none of them since the user was loaded (a login's last_login...) then costs no
+    # query. None: worked out for the default payload and no filter; (): never assume,
+    # always compare the payload with the database.
+    USER_FIELDS: tuple[str, ...] | None = None
     ENQUEUE_TIMEOUT: float = 1.0  # seconds the broker may take before a push waits for the drain
     # REST API
     API_PERMISSION_CLASS: str = "rest_framework.permissions.IsAdminUser"
@@ -160,6 +165,12 @@ def _coerce(name: str, type_name: Any, value: Any) -> Any:
             return ""
         raise ValueError("a value is required")
     base = str(type_name).replace(" | None", "")
+    if base == "tuple[str, ...]":
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ValueError("not a list of names")
+        if not all(isinstance(item, str) and item for item in value):
+            raise ValueError("every item must be a non-empty string")
+        return tuple(value)
     if base == "bool":
         if not isinstance(value, bool):
             raise ValueError("not a boolean")

@@ -239,3 +239,8 @@ def user_payload(user: Any) -> JSON:
     payload: JSON = {"email": getattr(user, "email", None) or None}
     payload["name"] = full_name or None
     return payload
+
+
+def payload_held_by(raw: JSON | None, payload: JSON) -> bool:
+    """Whether a customer's raw payload already holds every value of a push payload."""
+    return raw is not None and all(raw.get(key) == value for key, value in payload.items())

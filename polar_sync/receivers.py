@@ -10,15 +10,26 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_init, post_save, pre_save
 
-from .services import push
+from .services import push, user_snapshot
 
 
-def user_saved(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+def user_loaded(sender: Any, instance: Any, **kwargs: Any) -> None:
+    user_snapshot.user_snapshot_take(user=instance)
+
+
+def user_saving(sender: Any, instance: Any, **kwargs: Any) -> None:
+    if instance._state.adding:  # built in code, not loaded: what it was is unknown
+        user_snapshot.user_snapshot_forget(user=instance)
+
+
+def user_saved(
+    sender: Any, instance: Any, raw: bool = False, update_fields: Any = None, **kwargs: Any
+) -> None:
     if raw:  # loaddata: rows restored as they were, not a change made by someone
         return
-    push.user_change_record(user=instance)
+    push.user_change_record(user=instance, update_fields=update_fields)
 
 
 def user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -28,5 +39,7 @@ def user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 def connect() -> None:
     """Connect the receivers to ``settings.AUTH_USER_MODEL`` (once, whatever the callers)."""
     user_model = settings.AUTH_USER_MODEL
+    post_init.connect(user_loaded, sender=user_model, dispatch_uid="polar_sync.user_loaded")
+    pre_save.connect(user_saving, sender=user_model, dispatch_uid="polar_sync.user_saving")
     post_save.connect(user_saved, sender=user_model, dispatch_uid="polar_sync.user_saved")
     post_delete.connect(user_deleted, sender=user_model, dispatch_uid="polar_sync.user_deleted")

@@ -61,3 +61,9 @@ def push_user(external_id: str) -> dict:
 def drain_outbox() -> dict:
     """Push every due outbox row, e.g. those whose enqueue was lost while the broker was down."""
     return services.outbox_drain().as_dict()
+
+
+@shared_task(name="polar_sync.reconcile_users", ignore_result=True)
+def reconcile_users() -> dict:
+    """Queue a push for every user whose customer Polar may not hold as it is."""
+    return services.users_reconcile().as_dict()

@@ -153,10 +153,11 @@ def test_a_customer_deleted_on_polar_is_marked_deleted_and_kept(live_polar):
     assert row.raw["external_id"] == victim["external_id"]  # but not forgotten
 
 
-def test_a_deletion_seen_by_a_pull_makes_the_next_user_save_push_again(
+def test_a_deletion_seen_by_a_pull_is_pushed_again_by_the_next_reconcile(
     live_polar, django_capture_on_commit_callbacks
 ):
     from polar_sync.models import PushedPayload, PushOutbox
+    from polar_sync.services import users_reconcile
 
     with django_capture_on_commit_callbacks(execute=True):
         user = get_user_model().objects.create_user("lin", "lin@example.com", "pw")
@@ -168,7 +169,11 @@ def test_a_deletion_seen_by_a_pull_makes_the_next_user_save_push_again(
     customers_pull()
     assert not PushedPayload.objects.filter(external_id=str(user.pk)).exists()
     with django_capture_on_commit_callbacks(execute=True):
-        user.save()  # nothing changed locally, but Polar lost the customer
+        get_user_model().objects.get(pk=user.pk).save()  # a save changing nothing costs nothing
+    assert live_polar.store.get_customer_by_external_id(str(user.pk)) is None
+    with django_capture_on_commit_callbacks(execute=True):
+        result = users_reconcile()
+    assert (result.checked, result.queued) == (1, 1)
     assert not PushOutbox.objects.exists()  # drained in-process (no broker)
     assert live_polar.store.get_customer_by_external_id(str(user.pk))["email"] == "lin@example.com"
 

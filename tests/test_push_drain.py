@@ -356,3 +356,26 @@ def test_polar_push_user_refuses_a_user_the_filter_excludes(polar, polar_conf):
     with pytest.raises(CommandError, match="USER_FILTER excludes"):
         call_command("polar_push", "--user", str(user.pk), stdout=StringIO())
     assert polar.store.log.request_total == 0
+
+
+def test_an_upsert_of_the_payload_polar_has_is_removed_without_a_request(polar, broker):
+    broker.record()  # the rows wait for the drain below
+    user = make_user()
+    push.outbox_drain()
+    user = get_user_model().objects.get(pk=user.pk)
+    name = user.first_name
+    with transaction.atomic():
+        user.first_name = "Grace"
+        user.save()
+        user.first_name = name  # back to what Polar has
+        user.save()
+    assert PushOutbox.objects.get().payload["name"].startswith(f"{name} ")
+    result = push.outbox_drain()
+    assert (result.unchanged, result.requests, result.pushed) == (1, 0, 0)
+    assert not PushOutbox.objects.exists()
+    out = StringIO()
+    user.first_name = "Grace"
+    user.save()
+    call_command("polar_push", stdout=out)
+    assert "1 updated" in out.getvalue()
+    assert polar_customer(polar, user.pk)["name"].startswith("Grace ")

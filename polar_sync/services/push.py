@@ -29,11 +29,13 @@ from django.utils.module_loading import import_string
 from ..client import PolarClient
 from ..conf import PolarSyncSettings, polar_settings
 from ..exceptions import PolarConfigurationError
-from ..mapping import user_external_id
+from ..mapping import payload_held_by, user_external_id
 from ..models import Customer, PushedPayload, PushOutbox
+from ..models.outbox import CHANGE_FIELDS
 from ..selectors import outbox_counts  # re-exported: the command's figures
 from .customers import users_by_external_id
 from .push_drain import DrainResult, inline_client, outbox_drain
+from .user_snapshot import user_snapshot_compare, user_snapshot_written
 
 logger = logging.getLogger("polar_sync.push")
 
@@ -44,18 +46,6 @@ JSON = dict[str, Any]
 PUSH_DELAY = 1.0
 # Above this many users in one transaction, one drain task replaces per-user tasks.
 BULK_ENQUEUE = 100
-# What a new change overwrites in the user's row (the lock and created_at stay).
-UPSERT_FIELDS = [
-    "user_id",
-    "action",
-    "payload",
-    "status",
-    "attempts",
-    "last_error",
-    "next_attempt_at",
-    "revision",
-    "updated_at",
-]
 
 __all__ = [
     "BULK_ENQUEUE",
@@ -75,36 +65,41 @@ __all__ = [
 # recording (inside the user's transaction)
 
 
-def user_change_record(*, user: Any) -> bool:
+def user_change_record(*, user: Any, update_fields: Iterable[str] | None = None) -> bool:
     """Record a saved user's Polar payload if it changed; True when a row was written.
 
-    The row is drained after the transaction commits. A user that ``USER_FILTER``
-    excludes is not pushed, and an upsert of theirs still waiting is dropped.
+    What it costs the save: nothing when the instance shows that no watched field
+    changed since it was loaded (:mod:`.user_snapshot`), or when ``update_fields``
+    leaves them all out (a login); one query when they changed (the outbox upsert,
+    which also coalesces with a waiting row); otherwise the payload is first compared
+    with what waits and what was last pushed (one more query). The row is drained
+    after the transaction commits. A user that ``USER_FILTER`` excludes is not
+    pushed, and an upsert of theirs still waiting is dropped.
     """
     conf = polar_settings()
     if not conf.PUSH_ENABLED:
         return False
+    seen = user_snapshot_compare(user=user, conf=conf, update_fields=update_fields)
+    if seen.changed is False:
+        return False
+    if seen.values is not None:
+        user_snapshot_written(user=user, values=seen.values)
     external_id = user_external_id(user, conf.USER_EXTERNAL_ID_FIELD)
     if not user_is_mirrored(user=user, conf=conf):
         PushOutbox.objects.filter(external_id=external_id, action=PushOutbox.Action.UPSERT).delete()
         return False
     payload = user_payload_build(user=user, conf=conf)
-    queued, pushed = PushOutbox.objects.waiting_and_pushed(external_id)
-    if queued is None:
-        if _polar_has(external_id=external_id, payload=payload, pushed=pushed):
-            return False
-    elif queued == (PushOutbox.Action.UPSERT, payload):
-        return False  # already waiting (or failed: the same payload would fail again)
-    replaces_delete = queued is not None and queued[0] == PushOutbox.Action.DELETE
-    _row_write(
-        external_id=external_id,
-        user_id=str(user.pk),
-        action=PushOutbox.Action.UPSERT,
-        payload=payload,
-        delete_first=replaces_delete,
-    )
-    _drain_on_commit(external_id)
-    return True
+    written = None
+    if seen.changed:
+        # What was last pushed is not read here: the drain skips a payload Polar has.
+        written = PushOutbox.objects.change_record(
+            external_id=external_id, user_id=str(user.pk), payload=payload
+        )
+    if written is None:
+        written = _compare_and_write(external_id=external_id, user=user, payload=payload)
+    if written:
+        _drain_on_commit(external_id)
+    return written
 
 
 def user_deletion_record(*, user: Any) -> bool:
@@ -159,6 +154,28 @@ def _import(path: str, setting: str) -> Callable[[Any], Any]:
         raise ImportError(f"POLAR_SYNC['{setting}'] = {path!r} cannot be imported: {exc}") from exc
 
 
+def _compare_and_write(*, external_id: str, user: Any, payload: JSON) -> bool:
+    """Write the upsert unless it waits already or Polar has the payload (as we know)."""
+    queued, pushed = PushOutbox.objects.waiting_and_pushed(external_id)
+    if queued is None:
+        if _polar_has(external_id=external_id, payload=payload, pushed=pushed):
+            return False
+    elif queued == (PushOutbox.Action.UPSERT, payload):
+        return False  # already waiting (or failed: the same payload would fail again)
+    written = PushOutbox.objects.change_record(
+        external_id=external_id, user_id=str(user.pk), payload=payload
+    )
+    if written is None:
+        _row_write(
+            external_id=external_id,
+            user_id=str(user.pk),
+            action=PushOutbox.Action.UPSERT,
+            payload=payload,
+            delete_first=queued is not None and queued[0] == PushOutbox.Action.DELETE,
+        )
+    return True
+
+
 def _polar_has(*, external_id: str, payload: JSON, pushed: JSON | None) -> bool:
     """Whether Polar already holds ``payload`` for this customer, as far as we know.
 
@@ -173,7 +190,7 @@ def _polar_has(*, external_id: str, payload: JSON, pushed: JSON | None) -> bool:
         .values_list("raw", flat=True)
         .first()
     )
-    return raw is not None and all(raw.get(key) == value for key, value in payload.items())
+    return payload_held_by(raw, payload)
 
 
 def _has_trace(*, external_id: str) -> bool:
@@ -208,7 +225,7 @@ def _row_write(
         updated_at=now,
     )
     keeps_delete_first = action == PushOutbox.Action.UPSERT and not delete_first
-    update_fields = UPSERT_FIELDS if keeps_delete_first else [*UPSERT_FIELDS, "delete_first"]
+    update_fields = [*CHANGE_FIELDS] if keeps_delete_first else [*CHANGE_FIELDS, "delete_first"]
     PushOutbox.objects.upsert(row, update_fields)
 
 

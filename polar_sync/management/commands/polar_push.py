@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from polar_sync.services import push
+from polar_sync.services import push, push_reconcile
 
 FAILURES_SHOWN = 20
 
@@ -29,8 +29,23 @@ class Command(BaseCommand):
             help="Push this one user now (create/update, or delete if no such user), "
             "even if nothing changed.",
         )
+        parser.add_argument(
+            "--reconcile",
+            action="store_true",
+            help="First compare every user with what Polar was last given, and queue "
+            "those that differ (users from before polar_sync, QuerySet.update(), "
+            "customers deleted in Polar).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["reconcile"]:
+            if options["user"]:
+                raise CommandError("--reconcile and --user cannot be combined.")
+            reconciled = push_reconcile.users_reconcile(enqueue=False)
+            self.stdout.write(
+                f"Reconciled {reconciled.checked} user(s): {reconciled.queued} queued, "
+                f"{reconciled.skipped} excluded by USER_FILTER."
+            )
         if options["user"]:
             result = push.customer_push(external_id=options["user"])
         else:

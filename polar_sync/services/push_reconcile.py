@@ -1,0 +1,129 @@
+"""Pushing local users to Polar, part 3: catching what no save announced.
+
+A user save whose instance shows no change to the watched fields costs no query
+(:mod:`.user_snapshot`), and some changes never send a signal at all. So, now and
+then (a beat task, or ``polar_push --reconcile``), every mirrored user's payload is
+compared with what Polar was last given, and an upsert is queued for each user
+that differs. That catches:
+
+- users that existed before polar_sync was installed, or were made by
+  ``bulk_create``, ``QuerySet.update()`` or ``loaddata`` (no signal);
+- a stale user instance saved over a newer change (the snapshot agreed with it);
+- a customer deleted in Polar while its user lives on (the pull or a webhook
+  forgets what was pushed, so the user counts as never pushed).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from ..conf import polar_settings
+from ..mapping import payload_held_by, user_external_id
+from ..models import Customer, PushedPayload, PushOutbox
+from .push import outbox_enqueue, user_is_mirrored, user_payload_build
+
+logger = logging.getLogger("polar_sync.push")
+
+BATCH = 500
+
+
+@dataclass
+class ReconcileResult:
+    checked: int = 0  # mirrored users compared
+    queued: int = 0  # upserts written to the outbox
+    skipped: int = 0  # users USER_FILTER excludes
+    stopped: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def users_reconcile(*, batch_size: int = BATCH, enqueue: bool = True) -> ReconcileResult:
+    """Queue an upsert for every mirrored user whose customer Polar may not hold as it is.
+
+    Each batch costs three reads and one write per user that differs, in one
+    transaction; the rows are drained after it commits, like any change (unless
+    ``enqueue`` is False: the caller drains them).
+    """
+    result = ReconcileResult()
+    conf = polar_settings()
+    if not conf.PUSH_ENABLED:
+        result.stopped = "pushing is disabled (POLAR_SYNC['PUSH_ENABLED'] is False)"
+        return result
+    users = get_user_model()._default_manager.order_by("pk")
+    last_pk = None
+    while True:
+        batch = list((users if last_pk is None else users.filter(pk__gt=last_pk))[:batch_size])
+        if not batch:
+            return result
+        last_pk = batch[-1].pk
+        with transaction.atomic():
+            queued = _batch_reconcile(users=batch, result=result)
+            if queued and enqueue:
+                ids = sorted(queued)
+                transaction.on_commit(lambda ids=ids: outbox_enqueue(external_ids=ids))
+
+
+def _batch_reconcile(*, users: list[Any], result: ReconcileResult) -> set[str]:
+    conf = polar_settings()
+    wanted: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for user in users:
+        if not user_is_mirrored(user=user, conf=conf):
+            result.skipped += 1
+            continue
+        external_id = user_external_id(user, conf.USER_EXTERNAL_ID_FIELD)
+        wanted[external_id] = (user, user_payload_build(user=user, conf=conf))
+    result.checked += len(wanted)
+    ids = list(wanted)
+    pushed = dict(
+        PushedPayload.objects.filter(external_id__in=ids).values_list("external_id", "payload")
+    )
+    waiting = {
+        external_id: (action, payload)
+        for external_id, action, payload in PushOutbox.objects.filter(
+            external_id__in=ids
+        ).values_list("external_id", "action", "payload")
+    }
+    never_pushed = [i for i in ids if i not in pushed]
+    mirrored = dict(
+        Customer.objects.filter(external_id__in=never_pushed, deleted_at__isnull=True)
+        .values_list("external_id", "raw")
+    )  # fmt: skip
+    queued: set[str] = set()
+    for external_id, (user, payload) in wanted.items():
+        if external_id in waiting:
+            # What waits is what will reach Polar: compare with that.
+            if waiting[external_id] == (PushOutbox.Action.UPSERT, payload):
+                continue
+        elif external_id in pushed:
+            if pushed[external_id] == payload:
+                continue
+        elif payload_held_by(mirrored.get(external_id), payload):
+            continue
+        written = PushOutbox.objects.change_record(
+            external_id=external_id, user_id=str(user.pk), payload=payload
+        )
+        if written is None:  # a database without ON CONFLICT: write it the ORM's way
+            replaces_delete = waiting.get(external_id, ("",))[0] == PushOutbox.Action.DELETE
+            PushOutbox.objects.update_or_create(
+                external_id=external_id,
+                defaults={
+                    "user_id": str(user.pk),
+                    "action": PushOutbox.Action.UPSERT,
+                    "payload": payload,
+                    "status": PushOutbox.Status.PENDING,
+                    "attempts": 0,
+                    "last_error": "",
+                    "next_attempt_at": timezone.now(),
+                    "delete_first": replaces_delete,
+                },
+            )
+        queued.add(external_id)
+    result.queued += len(queued)
+    return queued

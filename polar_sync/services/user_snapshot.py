@@ -1,0 +1,178 @@
+"""What a user looked like when it was loaded or last saved, as far as Polar cares.
+
+So that the save of a user can tell, without a query, that it changes nothing Polar
+cares about: a login (``last_login``), a password change, the admin toggling
+``is_staff``. Only the *watched* fields are recorded: those ``USER_PAYLOAD`` and
+``USER_FILTER`` read (``USER_FIELDS``, worked out for the default payload), plus the
+external ID's field. Their values are taken from the instance's ``__dict__`` when it
+is built (``post_init``), never loaded on purpose, and replaced when a save that
+changed them commits.
+
+When this cannot tell (a user built in code rather than loaded, a deferred field,
+unknown watched fields) the answer is "unknown" and the push service compares the
+payload with the database, as it always may.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import transaction
+
+from ..conf import PolarSyncSettings, polar_settings
+from ..exceptions import PolarConfigurationError
+
+SEEN = "_polar_sync_seen"  # the key in the user instance's __dict__: values committed
+WRITTEN = "_polar_sync_written"  # values saved by a transaction not yet committed
+_ABSENT = object()  # a deferred field: its value was not loaded, so nothing is known
+DEFAULT_FIELDS = ("email", "first_name", "last_name")  # what mapping.user_payload reads
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A save's verdict: ``changed`` is None when it cannot be told without the database."""
+
+    changed: bool | None
+    values: tuple[Any, ...] | None  # the watched values now; None when not all are loaded
+
+
+UNKNOWN = Seen(changed=None, values=None)
+
+
+def user_fields_watched(*, conf: PolarSyncSettings, model: type) -> tuple[str, ...] | None:
+    """The watched fields' attribute names on ``model``, or None when they are not known."""
+    return _watched(conf, model)
+
+
+@functools.lru_cache(maxsize=16)
+def _watched(conf: PolarSyncSettings, model: type) -> tuple[str, ...] | None:
+    names = conf.USER_FIELDS if conf.USER_FIELDS is not None else _default_fields(conf, model)
+    if not names:
+        return None
+    opts = model._meta  # type: ignore[attr-defined]
+    attnames: list[str] = []
+    for name in (*names, conf.USER_EXTERNAL_ID_FIELD):
+        try:
+            field = opts.pk if name == "pk" else opts.get_field(name)
+        except FieldDoesNotExist:
+            return None  # an external ID computed by a property, or a typo (polar_sync.E009)
+        if not getattr(field, "concrete", False) or field.many_to_many:
+            return None
+        attnames.append(field.attname)
+    return tuple(dict.fromkeys(attnames))
+
+
+def _default_fields(conf: PolarSyncSettings, model: type) -> tuple[str, ...] | None:
+    """The fields the default payload reads, when it is the payload and nothing filters."""
+    if conf.USER_PAYLOAD != PolarSyncSettings.USER_PAYLOAD or conf.USER_FILTER:
+        return None
+    full_name = getattr(model, "get_full_name", None)
+    # AbstractUser's get_full_name reads first_name and last_name; an override may
+    # read anything.
+    if getattr(full_name, "__qualname__", "") != "AbstractUser.get_full_name":
+        return None
+    return DEFAULT_FIELDS
+
+
+def user_snapshot_take(*, user: Any) -> None:
+    """Record the watched values of a user instance just built (``post_init``)."""
+    try:
+        conf = polar_settings()
+    except PolarConfigurationError:
+        return  # never fail loading a user; the save reports the settings
+    if not conf.PUSH_ENABLED:
+        return
+    attnames = _watched(conf, type(user))
+    if attnames is not None:
+        state = user.__dict__
+        state[SEEN] = tuple([state.get(name, _ABSENT) for name in attnames])
+
+
+def user_snapshot_forget(*, user: Any) -> None:
+    """A user about to be saved that was not loaded from the database: nothing is known."""
+    user.__dict__.pop(SEEN, None)
+    user.__dict__.pop(WRITTEN, None)
+
+
+def user_snapshot_compare(
+    *, user: Any, conf: PolarSyncSettings, update_fields: Iterable[str] | None = None
+) -> Seen:
+    """Whether this save changed any watched field, as far as the instance can tell."""
+    attnames = _watched(conf, type(user))
+    if attnames is None:
+        return UNKNOWN
+    state = user.__dict__
+    values = tuple([state.get(name, _ABSENT) for name in attnames])
+    if _ABSENT in values:
+        return UNKNOWN
+    if update_fields is not None and not _writes_any(type(user), update_fields, attnames):
+        # The database row's watched columns were not written, whatever the instance holds.
+        return Seen(changed=False, values=None)
+    seen = state.get(SEEN)
+    writes = state.get(WRITTEN)
+    if writes:
+        last = _last_written(writes)
+        if last is not None:
+            seen = last.values
+    if seen is None or _ABSENT in seen:
+        return Seen(changed=None, values=values)
+    return Seen(changed=values != seen, values=values)
+
+
+def user_snapshot_written(*, user: Any, values: tuple[Any, ...]) -> None:
+    """This save wrote ``values``: the next save of the instance compares with them.
+
+    Until the transaction commits they are only as good as the transaction: a
+    rollback (of it, or of the savepoint the save ran in) puts the database back, so
+    the next save must compare with what it holds then. The values are therefore
+    kept in a callback registered with ``on_commit``: while Django still holds that
+    callback, the write stands; once it ran, they are what was committed; if Django
+    dropped it, the write was rolled back.
+    """
+    written = _Written(user, values)
+    user.__dict__.setdefault(WRITTEN, []).append(written)
+    transaction.on_commit(written)  # outside a transaction: runs now
+
+
+class _Written:
+    """One save's watched values, waiting for its transaction to commit."""
+
+    __slots__ = ("user", "values")
+
+    def __init__(self, user: Any, values: tuple[Any, ...]) -> None:
+        self.user, self.values = user, values
+
+    def __call__(self) -> None:
+        state = self.user.__dict__
+        state[SEEN] = self.values
+        writes = state.get(WRITTEN) or []
+        if self in writes:
+            writes.remove(self)
+
+
+def _last_written(writes: list[_Written]) -> _Written | None:
+    """The newest of this instance's saves whose transaction may still commit."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        # Newest first: the instance's own callback is among the last registered.
+        for entry in reversed(connection.run_on_commit):
+            if entry[1] in writes:
+                return entry[1]
+    writes.clear()  # none is pending any more: they were rolled back
+    return None
+
+
+def _writes_any(model: type, update_fields: Iterable[str], attnames: tuple[str, ...]) -> bool:
+    opts = model._meta  # type: ignore[attr-defined]
+    for name in update_fields:
+        try:
+            if opts.get_field(name).attname in attnames:
+                return True
+        except FieldDoesNotExist:
+            if name in attnames:  # Django also accepts attribute names ("team_id")
+                return True
+    return False

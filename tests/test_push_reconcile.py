@@ -1,0 +1,121 @@
+"""Reconciling: users whose change sent no signal, or whose customer Polar lost, are queued
+and pushed; users Polar holds as they are cost no write. Against the local Polar server."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from celery import current_app
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from polar_sync import tasks
+from polar_sync.models import Customer, PushedPayload, PushOutbox
+from polar_sync.services import push, users_reconcile
+from tests.push_support import RecordingBroker, make_user, polar_customer, push_requests
+
+
+def staff_only(user) -> bool:
+    return user.is_staff
+
+
+@pytest.fixture
+def polar(live_polar, transactional_db):
+    return live_polar
+
+
+@pytest.fixture
+def polar_conf(settings):
+    def update(**values) -> None:
+        settings.POLAR_SYNC = {**settings.POLAR_SYNC, **values}
+
+    return update
+
+
+@pytest.fixture
+def held(monkeypatch):
+    """A broker that only records: queued rows stay in the outbox to be looked at."""
+    recorder = RecordingBroker()
+    monkeypatch.setattr(current_app.conf, "task_always_eager", False)
+    monkeypatch.setattr(current_app, "send_task", recorder)
+    return recorder
+
+
+def bulk_users(n: int) -> list:
+    model = get_user_model()
+    model.objects.bulk_create(  # no signal: nothing queued
+        model(username=f"bulk{i}", email=f"bulk{i}@example.com", first_name=f"B{i}")
+        for i in range(n)
+    )
+    return list(model.objects.filter(username__startswith="bulk").order_by("pk"))
+
+
+def test_users_made_without_a_signal_are_pushed(polar):
+    users = bulk_users(5)
+    assert not PushOutbox.objects.exists()
+    result = users_reconcile(batch_size=2)  # three batches
+    assert (result.checked, result.queued, result.skipped) == (5, 5, 0)
+    assert not PushOutbox.objects.exists()  # drained in-process after each batch
+    for user in users:
+        assert polar_customer(polar, user.pk)["email"] == user.email
+
+
+def test_only_users_polar_does_not_hold_as_they_are_are_queued(polar, held):
+    _synced, edited, mirrored = make_user(), make_user(), make_user()
+    push.outbox_drain()  # pushed, and mirrored from Polar's answers
+    # As if pushed before polar_sync was installed: only the mirror knows the customer.
+    PushedPayload.objects.filter(external_id=str(mirrored.pk)).delete()
+    assert Customer.objects.filter(external_id=str(mirrored.pk)).exists()
+    get_user_model().objects.filter(pk=edited.pk).update(last_name="Updated")  # no signal
+    before = push_requests(polar)
+    held.sent.clear()
+    result = users_reconcile()
+    assert (result.checked, result.queued) == (3, 1)
+    row = PushOutbox.objects.get()
+    assert (row.external_id, row.payload["name"]) == (str(edited.pk), "Ada Updated")
+    assert push_requests(polar) == before
+    sent = [(message["name"], message["args"]) for message in held.sent]
+    assert sent == [("polar_sync.push_user", [str(edited.pk)])]
+
+
+def test_what_waits_is_what_counts(polar, held):
+    same, other = make_user(), make_user()  # both waiting, unpushed
+    get_user_model().objects.filter(pk=other.pk).update(first_name="Later")
+    revision = PushOutbox.objects.get(external_id=str(same.pk)).revision
+    assert users_reconcile().queued == 1
+    assert PushOutbox.objects.get(external_id=str(same.pk)).revision == revision
+    assert PushOutbox.objects.get(external_id=str(other.pk)).payload["name"].startswith("Later ")
+
+
+def test_users_the_filter_excludes_are_skipped(polar, polar_conf, held):
+    polar_conf(USER_FILTER=f"{__name__}.staff_only")
+    bulk_users(2)
+    get_user_model().objects.filter(username="bulk0").update(is_staff=True)
+    result = users_reconcile()
+    assert (result.checked, result.queued, result.skipped) == (1, 1, 1)
+
+
+def test_nothing_happens_when_pushing_is_off(polar, polar_conf):
+    bulk_users(1)
+    polar_conf(PUSH_ENABLED=False)
+    assert "PUSH_ENABLED" in users_reconcile().stopped
+    assert not PushOutbox.objects.exists()
+
+
+def test_the_command_reconciles_then_drains(polar):
+    users = bulk_users(3)
+    out = StringIO()
+    call_command("polar_push", "--reconcile", stdout=out)
+    text = out.getvalue()
+    assert "Reconciled 3 user(s): 3 queued, 0 excluded by USER_FILTER." in text
+    assert "Pushed 3 change(s) to Polar: 3 created" in text
+    assert all(polar_customer(polar, user.pk) for user in users)
+    with pytest.raises(CommandError, match="cannot be combined"):
+        call_command("polar_push", "--reconcile", "--user", "1", stdout=StringIO())
+
+
+def test_the_task_reports_what_it_did(polar, held):
+    bulk_users(2)
+    assert tasks.reconcile_users() == {"checked": 2, "queued": 2, "skipped": 0, "stopped": ""}
