@@ -86,3 +86,13 @@ def live_polar(settings):
             "RATE_LIMIT": 100_000,
         }
         yield server
+
+
+@pytest.fixture
+def polar_conf(settings):
+    """Update POLAR_SYNC keys for one test: ``polar_conf(USER_FILTER=...)``."""
+
+    def update(**values: Any) -> None:
+        settings.POLAR_SYNC = {**settings.POLAR_SYNC, **values}
+
+    return update

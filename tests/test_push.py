@@ -40,16 +40,6 @@ def not_a_dict(user) -> list:
 NOT_CALLABLE = "just a string"
 
 
-@pytest.fixture
-def polar_conf(settings):
-    """Update POLAR_SYNC keys for one test."""
-
-    def update(**values) -> None:
-        settings.POLAR_SYNC = {**settings.POLAR_SYNC, **values}
-
-    return update
-
-
 def row(user) -> PushOutbox:
     return PushOutbox.objects.get(external_id=str(user.pk))
 

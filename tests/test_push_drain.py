@@ -41,14 +41,6 @@ def polar(live_polar, transactional_db, settings):
 
 
 @pytest.fixture
-def polar_conf(settings):
-    def update(**values) -> None:
-        settings.POLAR_SYNC = {**settings.POLAR_SYNC, **values}
-
-    return update
-
-
-@pytest.fixture
 def broker(monkeypatch):
     """Celery with a broker (not eager); ``broker.url(...)`` sets its URL, sends are real."""
 

@@ -27,14 +27,6 @@ def polar(live_polar, transactional_db):
 
 
 @pytest.fixture
-def polar_conf(settings):
-    def update(**values) -> None:
-        settings.POLAR_SYNC = {**settings.POLAR_SYNC, **values}
-
-    return update
-
-
-@pytest.fixture
 def held(monkeypatch):
     """A broker that only records: queued rows stay in the outbox to be looked at."""
     recorder = RecordingBroker()

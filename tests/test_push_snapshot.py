@@ -26,14 +26,6 @@ def active_only(user) -> bool:
     return user.is_active
 
 
-@pytest.fixture
-def polar_conf(settings):
-    def update(**values) -> None:
-        settings.POLAR_SYNC = {**settings.POLAR_SYNC, **values}
-
-    return update
-
-
 def fresh(user):
     return get_user_model().objects.get(pk=user.pk)
 
