@@ -16,6 +16,7 @@ payload with the database, as it always may.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,40 @@ UNKNOWN = Seen(changed=None, values=None)
 def user_fields_watched(*, conf: PolarSyncSettings, model: type) -> tuple[str, ...] | None:
     """The watched fields' attribute names on ``model``, or None when they are not known."""
     return _watched(conf, model)
+
+
+class _Reader:
+    """Reads the watched values out of an instance's ``__dict__``: runs for every user
+    loaded, so it is looked up by identity and reads with one C-level call."""
+
+    __slots__ = ("attnames", "conf", "model", "read")
+
+    def __init__(self, conf: PolarSyncSettings, model: type) -> None:
+        self.conf, self.model = conf, model
+        self.attnames = _watched(conf, model) if conf.PUSH_ENABLED else None
+        names = self.attnames or ("",)
+        self.read = operator.itemgetter(*names) if len(names) > 1 else _single(names[0])
+
+    def __call__(self, state: dict[str, Any]) -> tuple[Any, ...]:
+        try:
+            return self.read(state)
+        except KeyError:  # a deferred field
+            return tuple([state.get(name, _ABSENT) for name in self.attnames or ()])
+
+
+def _single(name: str) -> Any:
+    return lambda state: (state[name],)
+
+
+_reader: _Reader | None = None
+
+
+def _reader_for(conf: PolarSyncSettings, model: type) -> _Reader:
+    global _reader
+    reader = _reader
+    if reader is None or reader.conf is not conf or reader.model is not model:
+        reader = _reader = _Reader(conf, model)
+    return reader
 
 
 @functools.lru_cache(maxsize=16)
@@ -84,12 +119,10 @@ def user_snapshot_take(*, user: Any) -> None:
         conf = polar_settings()
     except PolarConfigurationError:
         return  # never fail loading a user; the save reports the settings
-    if not conf.PUSH_ENABLED:
-        return
-    attnames = _watched(conf, type(user))
-    if attnames is not None:
+    reader = _reader_for(conf, type(user))
+    if reader.attnames is not None:
         state = user.__dict__
-        state[SEEN] = tuple([state.get(name, _ABSENT) for name in attnames])
+        state[SEEN] = reader(state)
 
 
 def user_snapshot_forget(*, user: Any) -> None:
@@ -102,11 +135,12 @@ def user_snapshot_compare(
     *, user: Any, conf: PolarSyncSettings, update_fields: Iterable[str] | None = None
 ) -> Seen:
     """Whether this save changed any watched field, as far as the instance can tell."""
-    attnames = _watched(conf, type(user))
+    reader = _reader_for(conf, type(user))
+    attnames = reader.attnames
     if attnames is None:
         return UNKNOWN
     state = user.__dict__
-    values = tuple([state.get(name, _ABSENT) for name in attnames])
+    values = reader(state)
     if _ABSENT in values:
         return UNKNOWN
     if update_fields is not None and not _writes_any(type(user), update_fields, attnames):
