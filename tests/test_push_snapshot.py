@@ -56,6 +56,12 @@ def test_a_save_changing_no_watched_field_costs_only_the_users_update(
     assert not PushOutbox.objects.exists()
 
 
+def test_a_new_user_costs_one_query(django_assert_num_queries):
+    with django_assert_num_queries(2):  # the user's INSERT, the outbox upsert
+        user = make_user()
+    assert PushOutbox.objects.get().payload["email"] == user.email
+
+
 def test_a_login_costs_no_query_even_without_a_loaded_snapshot(django_assert_num_queries):
     user = make_user()  # built in code: nothing known about it, yet update_fields tells
     with django_assert_num_queries(1):

@@ -65,14 +65,17 @@ __all__ = [
 # recording (inside the user's transaction)
 
 
-def user_change_record(*, user: Any, update_fields: Iterable[str] | None = None) -> bool:
+def user_change_record(
+    *, user: Any, created: bool = False, update_fields: Iterable[str] | None = None
+) -> bool:
     """Record a saved user's Polar payload if it changed; True when a row was written.
 
     What it costs the save: nothing when the instance shows that no watched field
     changed since it was loaded (:mod:`.user_snapshot`), or when ``update_fields``
-    leaves them all out (a login); one query when they changed (the outbox upsert,
-    which also coalesces with a waiting row); otherwise the payload is first compared
-    with what waits and what was last pushed (one more query). The row is drained
+    leaves them all out (a login); one query when they changed or the user is new
+    (the outbox upsert, which also coalesces with a waiting row); otherwise the
+    payload is first compared with what waits and what was last pushed (one more
+    query). The row is drained
     after the transaction commits. A user that ``USER_FILTER`` excludes is not
     pushed, and an upsert of theirs still waiting is dropped.
     """
@@ -90,7 +93,7 @@ def user_change_record(*, user: Any, update_fields: Iterable[str] | None = None)
         return False
     payload = user_payload_build(user=user, conf=conf)
     written = None
-    if seen.changed:
+    if seen.changed or created:
         # What was last pushed is not read here: the drain skips a payload Polar has.
         written = PushOutbox.objects.change_record(
             external_id=external_id, user_id=str(user.pk), payload=payload
