@@ -75,9 +75,9 @@ def user_change_record(
     leaves them all out (a login); one query when they changed or the user is new
     (the outbox upsert, which also coalesces with a waiting row); otherwise the
     payload is first compared with what waits and what was last pushed (one more
-    query). The row is drained
-    after the transaction commits. A user that ``USER_FILTER`` excludes is not
-    pushed, and an upsert of theirs still waiting is dropped.
+    query). The row is drained after the transaction commits. A user that
+    ``USER_FILTER`` excludes is not pushed, and an upsert of theirs still waiting
+    is dropped.
     """
     conf = polar_settings()
     if not conf.PUSH_ENABLED:
