@@ -100,6 +100,27 @@ def time_save(user: Any, n: int, case: str) -> float:
     return elapsed
 
 
+def time_one_insert(user: Any, n: int) -> float:
+    """Seconds one plain single-row INSERT takes right after the user's own save, in the
+    same transaction (rolled back): what writing anything with the user costs at least."""
+    from django.db import connection, transaction
+
+    from polar_sync.models import PushedPayload
+
+    table = connection.ops.quote_name(PushedPayload._meta.db_table)
+    sql = f"INSERT INTO {table} (external_id, payload, pushed_at) VALUES (%s, %s, %s)"
+    with transaction.atomic():
+        user.first_name = f"Floor{n}"
+        user.save()
+        payload = PushedPayload._meta.get_field("payload").get_db_prep_save({}, connection)
+        with connection.cursor() as cursor:
+            started = time.perf_counter()
+            cursor.execute(sql, [f"floor-{n}", payload, user.date_joined])
+            elapsed = time.perf_counter() - started
+        transaction.set_rollback(True)
+    return elapsed
+
+
 CASES = {
     "pushed": "payload changed, the previous change already pushed (one row written)",
     "waiting": "payload changed while the previous change waits (coalesced into its row)",
@@ -136,6 +157,11 @@ def bench_receiver(saves: int) -> None:
         print(f"     receiver on:  {median_p95(samples[True])}")
         print(f"     receiver off: {median_p95(samples[False])}")
         print(f"     gain: median {gain * 1e3:.3f} ms (target < 1 ms)")
+    post_save.disconnect(dispatch_uid="polar_sync.user_saved", sender=model)
+    floor = [time_one_insert(user, n) for n in range(saves + 100)][100:]
+    receivers.connect()
+    print("   the least one more statement costs (a plain INSERT of a 3-column row after the")
+    print(f"   user's save, in its transaction): median {statistics.median(floor) * 1e3:.3f} ms")
 
 
 def bench_drain(server: Any, users: int, broker: Any) -> None:
