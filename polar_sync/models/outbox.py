@@ -20,6 +20,16 @@ from django.utils import timezone
 PUSHED = "pushed"  # marks the PushedPayload side of waiting_and_pushed's UNION
 # Backends whose INSERT ... ON CONFLICT (external_id) DO UPDATE is written out below.
 ON_CONFLICT_VENDORS = frozenset({"sqlite", "postgresql"})
+# change_record's parameters, in the columns' order (its other values are constants).
+CHANGE_PARAMETERS = (
+    "external_id",
+    "user_id",
+    "payload",
+    "next_attempt_at",
+    "revision",
+    "created_at",
+    "updated_at",
+)
 # What a new change overwrites in the user's row (the lock and created_at stay).
 CHANGE_FIELDS = (
     "user_id",
@@ -81,27 +91,20 @@ class PushOutboxQuerySet(models.QuerySet["PushOutbox"]):
         connection = connections[self.db]
         if connection.vendor not in ON_CONFLICT_VENDORS:
             return None
-        # Values prepared by hand: this runs inside every user save that changes the
-        # payload, and the fields' own preparation of 13 values costs more than the query.
-        meta = PushOutbox._meta
-        now = meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
-        values = {
-            "external_id": external_id,
-            "user_id": user_id,
-            "action": PushOutbox.Action.UPSERT.value,
-            "payload": meta.get_field("payload").get_db_prep_save(payload, connection),
-            "status": PushOutbox.Status.PENDING.value,
-            "attempts": 0,
-            "last_error": "",
-            "next_attempt_at": now,
-            "locked_until": None,
-            "revision": meta.get_field("revision").get_db_prep_save(uuid.uuid4(), connection),
-            "delete_first": False,
-            "created_at": now,
-            "updated_at": now,
-        }
-        params = [values[f.attname] for f in _insert_fields()]
-        params += [PushOutbox.Action.DELETE.value, PushOutbox.Action.UPSERT.value]
+        # This runs inside every user save that changes the payload: the constant
+        # values are written into the statement, and the others are prepared once,
+        # rather than through each field (which cost more than the query itself).
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        revision = uuid.uuid4()
+        params = [
+            external_id,
+            user_id,
+            PushOutbox._meta.get_field("payload").get_db_prep_save(payload, connection),
+            now,
+            revision if connection.features.has_native_uuid_field else revision.hex,
+            now,
+            now,
+        ]
         with connection.cursor() as cursor:
             cursor.execute(_change_sql(self.db), params)
             return cursor.rowcount > 0
@@ -142,11 +145,29 @@ def _upsert_sql(alias: str, update_fields: tuple[str, ...]) -> str:
 def _change_sql(alias: str) -> str:
     q = connections[alias].ops.quote_name
     table = q(PushOutbox._meta.db_table)
+    upsert, delete = (f"'{a.value}'" for a in (PushOutbox.Action.UPSERT, PushOutbox.Action.DELETE))
+    # The constant values are written into the statement; the others are parameters.
+    constants = {
+        "action": upsert,
+        "status": f"'{PushOutbox.Status.PENDING.value}'",
+        "attempts": "0",
+        "last_error": "''",
+        "locked_until": "NULL",
+        "delete_first": "FALSE",
+    }
+    fields = _insert_fields()
+    parameters = [f.attname for f in fields if f.attname not in constants]
+    if parameters != list(CHANGE_PARAMETERS):
+        raise RuntimeError(f"PushOutbox's fields changed: {parameters}")
+    values = [constants.get(f.attname, "%s") for f in fields]
+    updates = [f"{q(c)} = excluded.{q(c)}" for c in CHANGE_FIELDS]
     action, payload, first = (f"{table}.{q(c)}" for c in ("action", "payload", "delete_first"))
     return (
-        _upsert_sql(alias, CHANGE_FIELDS)
-        + f", {q('delete_first')} = ({action} = %s OR {first})"
-        + f" WHERE {action} <> %s OR {payload} <> excluded.{q('payload')}"
+        f"INSERT INTO {table} ({', '.join(q(f.column) for f in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(values)}) "
+        f"ON CONFLICT ({q('external_id')}) DO UPDATE SET {', '.join(updates)}, "
+        f"{q('delete_first')} = ({action} = {delete} OR {first}) "
+        f"WHERE {action} <> {upsert} OR {payload} <> excluded.{q('payload')}"
     )
 
 
