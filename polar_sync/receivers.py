@@ -20,8 +20,7 @@ def user_loaded(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 def user_saving(sender: Any, instance: Any, **kwargs: Any) -> None:
-    if instance._state.adding:  # built in code, not loaded: what it was is unknown
-        user_snapshot.user_snapshot_forget(user=instance)
+    user_snapshot.user_snapshot_before_save(user=instance)
 
 
 def user_saved(

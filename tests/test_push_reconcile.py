@@ -111,3 +111,16 @@ def test_the_command_reconciles_then_drains(polar):
 def test_the_task_reports_what_it_did(polar, held):
     bulk_users(2)
     assert tasks.reconcile_users() == {"checked": 2, "queued": 2, "skipped": 0, "stopped": ""}
+
+
+def test_without_on_conflict_the_orm_writes_the_rows(polar, held, monkeypatch):
+    from polar_sync.models import outbox
+
+    monkeypatch.setattr(outbox, "ON_CONFLICT_VENDORS", frozenset())
+    waits = make_user()
+    PushOutbox.objects.update(action=PushOutbox.Action.DELETE, payload={})
+    bulk_users(2)
+    assert users_reconcile().queued == 3
+    rows = {row.external_id: row for row in PushOutbox.objects.all()}
+    assert {row.action for row in rows.values()} == {"upsert"}
+    assert rows[str(waits.pk)].delete_first  # it replaced a waiting delete

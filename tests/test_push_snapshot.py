@@ -267,3 +267,16 @@ def test_bad_user_fields_fail_the_checks(polar_conf, value, problem):
     polar_conf(USER_FIELDS=value)
     with pytest.raises(SystemCheckError, match=problem):
         call_command("check")
+
+
+def test_without_on_conflict_a_change_is_compared_then_written(monkeypatch):
+    from polar_sync.models import outbox
+
+    monkeypatch.setattr(outbox, "ON_CONFLICT_VENDORS", frozenset())
+    user = pushed_user()
+    user.first_name = "Grace"
+    user.save()
+    assert PushOutbox.objects.get().payload["name"].startswith("Grace ")
+    user.first_name = "Ada"
+    user.save()
+    assert PushOutbox.objects.get().payload["name"].startswith("Ada ")

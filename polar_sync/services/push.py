@@ -56,6 +56,7 @@ __all__ = [
     "outbox_drain",
     "outbox_enqueue",
     "outbox_failures",
+    "outbox_row_write",
     "user_change_record",
     "user_deletion_record",
 ]
@@ -117,7 +118,7 @@ def user_deletion_record(*, user: Any) -> bool:
     # A user the filter excludes now may have been pushed while it included them.
     if not user_is_mirrored(user=user, conf=conf) and not _has_trace(external_id=external_id):
         return False
-    _row_write(
+    outbox_row_write(
         external_id=external_id,
         user_id=str(user.pk),
         action=PushOutbox.Action.DELETE,
@@ -169,7 +170,7 @@ def _compare_and_write(*, external_id: str, user: Any, payload: JSON) -> bool:
         external_id=external_id, user_id=str(user.pk), payload=payload
     )
     if written is None:
-        _row_write(
+        outbox_row_write(
             external_id=external_id,
             user_id=str(user.pk),
             action=PushOutbox.Action.UPSERT,
@@ -204,7 +205,7 @@ def _has_trace(*, external_id: str) -> bool:
     )
 
 
-def _row_write(
+def outbox_row_write(
     *, external_id: str, user_id: str | None, action: str, payload: JSON, delete_first: bool
 ) -> None:
     """Create the user's row or coalesce into it, in one upsert query.
@@ -361,7 +362,7 @@ def customer_push(*, external_id: str, client: PolarClient | None = None) -> Dra
             queued = PushOutbox.objects.filter(external_id=external_id).values_list(
                 "action", flat=True
             )
-            _row_write(
+            outbox_row_write(
                 external_id=external_id,
                 user_id=str(user.pk),
                 action=PushOutbox.Action.UPSERT,
@@ -369,7 +370,7 @@ def customer_push(*, external_id: str, client: PolarClient | None = None) -> Dra
                 delete_first=PushOutbox.Action.DELETE in queued,
             )
         elif conf.DELETE_CUSTOMER_ON_USER_DELETE:
-            _row_write(
+            outbox_row_write(
                 external_id=external_id,
                 user_id=None,
                 action=PushOutbox.Action.DELETE,

@@ -21,12 +21,11 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 
 from ..conf import polar_settings
 from ..mapping import payload_held_by, user_external_id
 from ..models import Customer, PushedPayload, PushOutbox
-from .push import outbox_enqueue, user_is_mirrored, user_payload_build
+from .push import outbox_enqueue, outbox_row_write, user_is_mirrored, user_payload_build
 
 logger = logging.getLogger("polar_sync.push")
 
@@ -110,19 +109,12 @@ def _batch_reconcile(*, users: list[Any], result: ReconcileResult) -> set[str]:
             external_id=external_id, user_id=str(user.pk), payload=payload
         )
         if written is None:  # a database without ON CONFLICT: write it the ORM's way
-            replaces_delete = waiting.get(external_id, ("",))[0] == PushOutbox.Action.DELETE
-            PushOutbox.objects.update_or_create(
+            outbox_row_write(
                 external_id=external_id,
-                defaults={
-                    "user_id": str(user.pk),
-                    "action": PushOutbox.Action.UPSERT,
-                    "payload": payload,
-                    "status": PushOutbox.Status.PENDING,
-                    "attempts": 0,
-                    "last_error": "",
-                    "next_attempt_at": timezone.now(),
-                    "delete_first": replaces_delete,
-                },
+                user_id=str(user.pk),
+                action=PushOutbox.Action.UPSERT,
+                payload=payload,
+                delete_first=waiting.get(external_id, ("",))[0] == PushOutbox.Action.DELETE,
             )
         queued.add(external_id)
     result.queued += len(queued)

@@ -125,10 +125,12 @@ def user_snapshot_take(*, user: Any) -> None:
         state[SEEN] = reader(state)
 
 
-def user_snapshot_forget(*, user: Any) -> None:
-    """A user about to be saved that was not loaded from the database: nothing is known."""
-    user.__dict__.pop(SEEN, None)
-    user.__dict__.pop(WRITTEN, None)
+def user_snapshot_before_save(*, user: Any) -> None:
+    """Forget what a user about to be saved looked like if it was not loaded from the
+    database but built in code: its values at construction say nothing of the row's."""
+    if user._state.adding:
+        user.__dict__.pop(SEEN, None)
+        user.__dict__.pop(WRITTEN, None)
 
 
 def user_snapshot_compare(
