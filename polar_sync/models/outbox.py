@@ -13,7 +13,7 @@ import functools
 import uuid
 from typing import Any
 
-from django.db import connections, models
+from django.db import connections, models, router
 from django.db.models import Q
 from django.utils import timezone
 
@@ -44,17 +44,19 @@ CHANGE_FIELDS = (
 )
 
 
-class PushOutboxQuerySet(models.QuerySet["PushOutbox"]):
-    """Two queries run inside every user save, in plain SQL: the ORM spends ten times
+class PushOutboxManager(models.Manager["PushOutbox"]):
+    """The queries that run inside user saves, in plain SQL: the ORM spends ten times
     longer building them than the database takes to answer (identifiers come from the
-    models and are quoted; values are parameters)."""
+    models and are quoted; values are parameters). On the manager rather than a
+    queryset, so that calling one builds no QuerySet."""
 
     def waiting_and_pushed(self, external_id: str) -> tuple[tuple[str, Any] | None, Any]:
         """The waiting row's (action, payload) and the last pushed payload, in one query."""
-        connection = connections[self.db]
-        payload_field = self.model._meta.get_field("payload")
+        connection = connections[router.db_for_write(self.model)]
+        payload_field = _payload_field()
         with connection.cursor() as cursor:
-            cursor.execute(_waiting_and_pushed_sql(self.db), [external_id, PUSHED, external_id])
+            sql = _waiting_and_pushed_sql(connection.alias)
+            cursor.execute(sql, [external_id, PUSHED, external_id])
             rows = cursor.fetchall()
         waiting, pushed = None, None
         for kind, body in rows:
@@ -67,7 +69,7 @@ class PushOutboxQuerySet(models.QuerySet["PushOutbox"]):
 
     def upsert(self, row: PushOutbox, update_fields: list[str]) -> None:
         """Insert ``row``, or overwrite ``update_fields`` of the row with its external ID."""
-        connection = connections[self.db]
+        connection = connections[router.db_for_write(self.model)]
         if connection.vendor not in ON_CONFLICT_VENDORS:
             self.bulk_create(
                 [row], update_conflicts=True, unique_fields=["external_id"],
@@ -77,7 +79,7 @@ class PushOutboxQuerySet(models.QuerySet["PushOutbox"]):
         fields = _insert_fields()
         params = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
         with connection.cursor() as cursor:
-            cursor.execute(_upsert_sql(self.db, tuple(update_fields)), params)
+            cursor.execute(_upsert_sql(connection.alias, tuple(update_fields)), params)
 
     def change_record(self, *, external_id: str, user_id: str | None, payload: Any) -> bool | None:
         """Queue an upsert of ``payload`` in one query, unless that very upsert waits already.
@@ -88,7 +90,7 @@ class PushOutboxQuerySet(models.QuerySet["PushOutbox"]):
         row was written, or None on a database without ``ON CONFLICT`` (the caller then
         reads the row and writes it itself).
         """
-        connection = connections[self.db]
+        connection = connections[router.db_for_write(self.model)]
         if connection.vendor not in ON_CONFLICT_VENDORS:
             return None
         # This runs inside every user save that changes the payload: the constant
@@ -99,15 +101,20 @@ class PushOutboxQuerySet(models.QuerySet["PushOutbox"]):
         params = [
             external_id,
             user_id,
-            PushOutbox._meta.get_field("payload").get_db_prep_save(payload, connection),
+            _payload_field().get_db_prep_save(payload, connection),
             now,
             revision if connection.features.has_native_uuid_field else revision.hex,
             now,
             now,
         ]
         with connection.cursor() as cursor:
-            cursor.execute(_change_sql(self.db), params)
+            cursor.execute(_change_sql(connection.alias), params)
             return cursor.rowcount > 0
+
+
+@functools.cache
+def _payload_field() -> models.Field:
+    return PushOutbox._meta.get_field("payload")
 
 
 @functools.cache
@@ -205,7 +212,7 @@ class PushOutbox(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
-    objects = PushOutboxQuerySet.as_manager()
+    objects = PushOutboxManager()
 
     class Meta:
         ordering = ("next_attempt_at", "id")
