@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from polar_sync.models import Customer, PushOutbox, WebhookEvent
+from polar_sync.models import Customer, PushedPayload, PushOutbox, WebhookEvent
 from polar_sync.services import customer_upsert
 from tests.conftest import load_fixture
 from tests.mirror_helpers import make_user
@@ -83,6 +83,16 @@ def test_retry_pushes_a_failed_row_to_polar(admin_client, live_polar):
     assert messages == ["Pushed 1 change to Polar."]
     created = live_polar.store.get_customer_by_external_id("u-1")
     assert created is not None and created["email"] == "u-1@example.com"
+    assert not PushOutbox.objects.filter(pk=row.pk).exists()
+
+
+def test_retry_of_a_payload_polar_has_says_so_and_sends_nothing(admin_client, live_polar):
+    payload = {"email": "u-3@example.com", "name": None}
+    PushedPayload.objects.create(external_id="u-3", payload=payload)
+    row = outbox_row("u-3", payload=payload)
+    messages = post_action(admin_client, OUTBOX, "retry_now", [row.pk])
+    assert messages == ["1 change already in Polar as last pushed: removed without a request."]
+    assert live_polar.store.get_customer_by_external_id("u-3") is None  # no request made
     assert not PushOutbox.objects.filter(pk=row.pk).exists()
 
 

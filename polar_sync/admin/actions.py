@@ -151,6 +151,13 @@ def report_pushes(request: HttpRequest, results: list[Any]) -> None:
     pushed = sum(r.pushed for r in results if not isinstance(r, Exception))
     if pushed:
         messages.success(request, f"Pushed {pushed} change{'' if pushed == 1 else 's'} to Polar.")
+    unchanged = sum(r.unchanged for r in results if not isinstance(r, Exception))
+    if unchanged:
+        messages.info(
+            request,
+            f"{unchanged} change{'' if unchanged == 1 else 's'} already in Polar as last "
+            "pushed: removed without a request.",
+        )
     for result in results:
         if isinstance(result, Exception):
             messages.error(request, f"Push failed: {result}")
