@@ -57,6 +57,7 @@ __all__ = [
     "outbox_enqueue",
     "outbox_failures",
     "outbox_row_write",
+    "outbox_upsert_record",
     "user_change_record",
     "user_deletion_record",
 ]
@@ -166,17 +167,31 @@ def _compare_and_write(*, external_id: str, user: Any, payload: JSON) -> bool:
             return False
     elif queued == (PushOutbox.Action.UPSERT, payload):
         return False  # already waiting (or failed: the same payload would fail again)
-    written = PushOutbox.objects.change_record(
-        external_id=external_id, user_id=str(user.pk), payload=payload
+    return outbox_upsert_record(
+        external_id=external_id,
+        user_id=str(user.pk),
+        payload=payload,
+        waiting_action=queued[0] if queued is not None else None,
     )
-    if written is None:
-        outbox_row_write(
-            external_id=external_id,
-            user_id=str(user.pk),
-            action=PushOutbox.Action.UPSERT,
-            payload=payload,
-            delete_first=queued is not None and queued[0] == PushOutbox.Action.DELETE,
-        )
+
+
+def outbox_upsert_record(
+    *, external_id: str, user_id: str, payload: JSON, waiting_action: str | None
+) -> bool:
+    """Queue an upsert: the one-query coalescing write, or, on a database without
+    ``ON CONFLICT``, the ORM's write given the action of the row that waits (if any)."""
+    written = PushOutbox.objects.change_record(
+        external_id=external_id, user_id=user_id, payload=payload
+    )
+    if written is not None:
+        return written
+    outbox_row_write(
+        external_id=external_id,
+        user_id=user_id,
+        action=PushOutbox.Action.UPSERT,
+        payload=payload,
+        delete_first=waiting_action == PushOutbox.Action.DELETE,
+    )
     return True
 
 

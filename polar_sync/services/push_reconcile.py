@@ -15,7 +15,6 @@ that differs. That catches:
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,9 +24,7 @@ from django.db import transaction
 from ..conf import polar_settings
 from ..mapping import payload_held_by, user_external_id
 from ..models import Customer, PushedPayload, PushOutbox
-from .push import outbox_enqueue, outbox_row_write, user_is_mirrored, user_payload_build
-
-logger = logging.getLogger("polar_sync.push")
+from .push import outbox_enqueue, outbox_upsert_record, user_is_mirrored, user_payload_build
 
 BATCH = 500
 
@@ -105,17 +102,12 @@ def _batch_reconcile(*, users: list[Any], result: ReconcileResult) -> set[str]:
                 continue
         elif payload_held_by(mirrored.get(external_id), payload):
             continue
-        written = PushOutbox.objects.change_record(
-            external_id=external_id, user_id=str(user.pk), payload=payload
+        outbox_upsert_record(
+            external_id=external_id,
+            user_id=str(user.pk),
+            payload=payload,
+            waiting_action=waiting.get(external_id, (None,))[0],
         )
-        if written is None:  # a database without ON CONFLICT: write it the ORM's way
-            outbox_row_write(
-                external_id=external_id,
-                user_id=str(user.pk),
-                action=PushOutbox.Action.UPSERT,
-                payload=payload,
-                delete_first=waiting.get(external_id, ("",))[0] == PushOutbox.Action.DELETE,
-            )
         queued.add(external_id)
     result.queued += len(queued)
     return queued
