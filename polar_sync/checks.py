@@ -157,18 +157,11 @@ def check_push_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
 def _user_fields_errors(names: tuple[str, ...]) -> list[CheckMessage]:
     """USER_FIELDS must name concrete fields of the user model."""
     from django.contrib.auth import get_user_model
-    from django.core.exceptions import FieldDoesNotExist
+
+    from .services.user_snapshot import user_field_attname
 
     model = get_user_model()
-    bad = []
-    for name in names:
-        try:
-            field = model._meta.get_field(name)
-        except FieldDoesNotExist:
-            bad.append(name)
-            continue
-        if not field.concrete or field.many_to_many:
-            bad.append(name)
+    bad = [name for name in names if user_field_attname(model=model, name=name) is None]
     if not bad:
         return []
     return [

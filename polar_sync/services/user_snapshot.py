@@ -88,17 +88,25 @@ def _watched(conf: PolarSyncSettings, model: type) -> tuple[str, ...] | None:
     names = conf.USER_FIELDS if conf.USER_FIELDS is not None else _default_fields(conf, model)
     if not names:
         return None
-    opts = model._meta  # type: ignore[attr-defined]
     attnames: list[str] = []
     for name in (*names, conf.USER_EXTERNAL_ID_FIELD):
-        try:
-            field = opts.pk if name == "pk" else opts.get_field(name)
-        except FieldDoesNotExist:
+        attname = user_field_attname(model=model, name=name)
+        if attname is None:
             return None  # an external ID computed by a property, or a typo (polar_sync.E009)
-        if not getattr(field, "concrete", False) or field.many_to_many:
-            return None
-        attnames.append(field.attname)
+        attnames.append(attname)
     return tuple(dict.fromkeys(attnames))
+
+
+def user_field_attname(*, model: type, name: str) -> str | None:
+    """The attribute name of a field stored in ``model``'s table, or None if it is not one."""
+    opts = model._meta  # type: ignore[attr-defined]
+    try:
+        field = opts.pk if name == "pk" else opts.get_field(name)
+    except FieldDoesNotExist:
+        return None
+    if not getattr(field, "concrete", False) or field.many_to_many:
+        return None
+    return field.attname
 
 
 def _default_fields(conf: PolarSyncSettings, model: type) -> tuple[str, ...] | None:
