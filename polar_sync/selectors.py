@@ -350,5 +350,11 @@ def outbox_counts() -> dict[str, int]:
     return counts
 
 
+def outbox_failures(*, limit: int = 20) -> list[tuple[str, str]]:
+    """(external ID, Polar's message) of failed rows, most recent first."""
+    rows = PushOutbox.objects.filter(status=PushOutbox.Status.FAILED).order_by("-updated_at")
+    return list(rows.values_list("external_id", "last_error")[:limit])
+
+
 def _failed_webhooks() -> int:
     return WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).count()

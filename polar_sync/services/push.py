@@ -32,7 +32,7 @@ from ..exceptions import PolarConfigurationError
 from ..mapping import payload_held_by, user_external_id
 from ..models import Customer, PushedPayload, PushOutbox
 from ..models.outbox import CHANGE_FIELDS
-from ..selectors import outbox_counts  # re-exported: the command's figures
+from ..selectors import outbox_counts, outbox_failures  # re-exported for the command
 from .customers import users_by_external_id
 from .push_drain import DrainResult, inline_client, outbox_drain
 from .user_snapshot import user_snapshot_compare, user_snapshot_written
@@ -396,13 +396,3 @@ def customer_push(*, external_id: str, client: PolarClient | None = None) -> Dra
             result.stopped = f"no user has external ID {external_id}"
             return result
     return outbox_drain(external_id=external_id, retry_failed=True, force=True, client=client)
-
-
-# ---------------------------------------------------------------------------
-# reading the outbox (for the command and the admin)
-
-
-def outbox_failures(*, limit: int = 20) -> list[tuple[str, str]]:
-    """(external ID, Polar's message) of failed rows, most recent first."""
-    rows = PushOutbox.objects.filter(status=PushOutbox.Status.FAILED).order_by("-updated_at")
-    return list(rows.values_list("external_id", "last_error")[:limit])
