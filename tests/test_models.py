@@ -70,3 +70,18 @@ def test_active_and_deleted():
     assert list(Customer.objects.active()) == [live]
     assert list(Customer.objects.deleted()) == [gone]
     assert gone.is_deleted and not live.is_deleted
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pattern_ops are PostgreSQL's")
+def test_push_tables_carry_only_the_indexes_their_queries_use():
+    """Every user save that queues a push writes the outbox: its indexes are the key and
+    the drain's due index, not the ``LIKE`` twin Django adds to a CharField key."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE tablename = ANY(%s)",
+            [["polar_sync_pushoutbox", "polar_sync_pushedpayload"]],
+        )
+        indexes = cursor.fetchall()
+    assert not [index for index in indexes if "pattern_ops" in index[1]]
+    outbox = sorted(d.split(" USING ")[1] for t, d in indexes if t == "polar_sync_pushoutbox")
+    assert outbox == ["btree (external_id)", "btree (status, next_attempt_at)"]

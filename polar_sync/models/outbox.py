@@ -119,7 +119,7 @@ def _payload_field() -> models.Field:
 
 @functools.cache
 def _insert_fields() -> list[models.Field]:
-    return [f for f in PushOutbox._meta.concrete_fields if not f.primary_key]
+    return list(PushOutbox._meta.concrete_fields)
 
 
 @functools.cache
@@ -189,7 +189,11 @@ class PushOutbox(models.Model):
         PENDING = "pending", "Pending"  # will be pushed (now, or after a backoff)
         FAILED = "failed", "Failed"  # Polar refused it: waits for a new change or --retry-failed
 
-    external_id = models.CharField(max_length=255, help_text="The customer's external ID.")
+    # The key: one row per external ID, and no surrogate key to number and index in
+    # every user save that writes a row.
+    external_id = models.CharField(
+        max_length=255, primary_key=True, help_text="The customer's external ID."
+    )
     # A string, not a foreign key: a delete must outlive the user row it is about.
     user_id = models.CharField(  # noqa: DJ001  (null: not known, e.g. pushed by external ID)
         max_length=255, null=True, blank=True, help_text="The local user's primary key."
@@ -215,10 +219,9 @@ class PushOutbox(models.Model):
     objects = PushOutboxManager()
 
     class Meta:
-        ordering = ("next_attempt_at", "id")
+        ordering = ("next_attempt_at", "external_id")
         verbose_name = "push outbox row"
         constraints = [
-            models.UniqueConstraint(fields=["external_id"], name="polar_sync_outbox_one_per_user"),
             models.CheckConstraint(
                 condition=Q(action__in=["upsert", "delete"]), name="polar_sync_outbox_action"
             ),
