@@ -13,6 +13,7 @@ Part 2, the drain itself, is in :mod:`polar_sync.services.push_drain`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -152,6 +153,7 @@ def user_payload_build(*, user: Any, conf: PolarSyncSettings | None = None) -> J
     return {key: value for key, value in payload.items() if key != "external_id"}
 
 
+@functools.lru_cache(maxsize=32)  # looked up inside every user save that changes
 def _import(path: str, setting: str) -> Callable[[Any], Any]:
     try:
         return import_string(path)
