@@ -280,3 +280,42 @@ def test_without_on_conflict_a_change_is_compared_then_written(monkeypatch):
     user.first_name = "Ada"
     user.save()
     assert PushOutbox.objects.get().payload["name"].startswith("Ada ")
+
+
+class _CountingList(list):
+    """A list that counts how many of its items are looked at."""
+
+    looked_at = 0
+
+    def __getitem__(self, index):
+        _CountingList.looked_at += 1
+        return super().__getitem__(index)
+
+    def __iter__(self):
+        for item in super().__iter__():
+            _CountingList.looked_at += 1
+            yield item
+
+    def __reversed__(self):
+        for item in super().__reversed__():
+            _CountingList.looked_at += 1
+            yield item
+
+
+def test_saving_many_users_twice_in_one_transaction_stays_linear(monkeypatch):
+    """The second save of each user finds its first save's callback directly, instead
+    of searching every callback the transaction registered since (quadratic)."""
+    monkeypatch.setattr(push, "outbox_enqueue", lambda **kwargs: None)
+    users = [fresh(make_user()) for _ in range(60)]
+    with transaction.atomic():
+        for user in users:
+            user.first_name = "First"
+            user.save()
+        connection.run_on_commit = _CountingList(connection.run_on_commit)
+        _CountingList.looked_at = 0
+        for user in users:
+            user.first_name = "Second"
+            user.save()
+        looked_at = _CountingList.looked_at
+    assert looked_at <= 2 * len(users)
+    assert {row.payload["name"].split()[0] for row in PushOutbox.objects.all()} == {"Second"}

@@ -179,16 +179,20 @@ def user_snapshot_written(*, user: Any, values: tuple[Any, ...]) -> None:
     """
     written = _Written(user, values)
     user.__dict__.setdefault(WRITTEN, []).append(written)
+    connection = transaction.get_connection()
     transaction.on_commit(written)  # outside a transaction: runs now
+    if connection.in_atomic_block:
+        written.position = len(connection.run_on_commit) - 1
 
 
 class _Written:
     """One save's watched values, waiting for its transaction to commit."""
 
-    __slots__ = ("user", "values")
+    __slots__ = ("position", "user", "values")
 
     def __init__(self, user: Any, values: tuple[Any, ...]) -> None:
         self.user, self.values = user, values
+        self.position = -1  # where on_commit put it in the connection's callbacks
 
     def __call__(self) -> None:
         state = self.user.__dict__
@@ -202,12 +206,28 @@ def _last_written(writes: list[_Written]) -> _Written | None:
     """The newest of this instance's saves whose transaction may still commit."""
     connection = transaction.get_connection()
     if connection.in_atomic_block:
-        # Newest first: the instance's own callback is among the last registered.
-        for entry in reversed(connection.run_on_commit):
-            if entry[1] in writes:
-                return entry[1]
+        callbacks = connection.run_on_commit
+        while writes:
+            if _still_registered(callbacks, writes[-1]):
+                return writes[-1]
+            writes.pop()  # dropped with a rolled-back savepoint
     writes.clear()  # none is pending any more: they were rolled back
     return None
+
+
+def _still_registered(callbacks: list[tuple[Any, Any, bool]], written: _Written) -> bool:
+    """Whether Django still holds ``written``'s callback.
+
+    Callbacks keep their order and a savepoint rollback only removes some, so the
+    callback is at the position it was given or before it: found at once while it
+    stands. Only a dropped one is searched for down to the start, once, since the
+    instance then forgets its writes. (Searching every callback from the newest made
+    saving many users twice in one transaction quadratic.)
+    """
+    for index in range(min(written.position, len(callbacks) - 1), -1, -1):
+        if callbacks[index][1] is written:
+            return True
+    return False
 
 
 def _writes_any(model: type, update_fields: Iterable[str], attnames: tuple[str, ...]) -> bool:
