@@ -246,6 +246,21 @@ def test_a_bulk_change_enqueues_one_drain(polar, broker):
     assert len(polar.store.customers()) == push.BULK_ENQUEUE + 1
 
 
+def test_the_periodic_drain_reaches_every_external_id_whatever_it_sorts_like(
+    polar, polar_conf, broker
+):
+    """External IDs are strings: "0", "-7" or "+1" sort before "1"."""
+    broker.record()  # the tasks are not run: the rows wait for the periodic drain
+    polar_conf(USER_EXTERNAL_ID_FIELD="username")
+    names = ["0", "-7", "+1", "~9", "10", "2"]
+    for name in names:
+        make_user(username=name)
+    assert PushOutbox.objects.count() == len(names)
+    tasks.drain_outbox()
+    assert not PushOutbox.objects.exists()
+    assert sorted(c["external_id"] for c in polar.store.customers()) == sorted(names)
+
+
 def test_a_broker_that_is_down_fails_nothing_and_the_periodic_drain_pushes(polar, broker, caplog):
     broker.url(f"redis://127.0.0.1:{closed_port()}/0")
     with caplog.at_level(logging.WARNING, logger="polar_sync.push"):

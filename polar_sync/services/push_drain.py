@@ -188,9 +188,10 @@ def outbox_drain(
 
 
 def _drain(*, pending: Any, client: PolarClient, result: DrainResult, force: bool) -> None:
-    last_pk, transient_in_a_row = 0, 0
+    last_pk: str | None = None  # the key is the external ID: any string, "" included
+    transient_in_a_row = 0
     while True:
-        batch = pending.filter(pk__gt=last_pk)
+        batch = pending if last_pk is None else pending.filter(pk__gt=last_pk)
         if not force:
             batch = batch.filter(next_attempt_at__lte=timezone.now())
         rows = list(batch.order_by("pk")[:BATCH])
