@@ -45,15 +45,42 @@ def test_the_default_payload_watches_email_and_names_and_the_external_id():
     assert watched == ("email", "first_name", "last_name", "id")
 
 
-def test_a_save_changing_no_watched_field_costs_only_the_users_update(
+def test_a_full_save_changing_no_watched_field_reads_once_and_writes_nothing(
     django_assert_num_queries,
 ):
     user = pushed_user()
     user.is_staff = True
     user.last_name = user.last_name  # assigned, not changed
-    with django_assert_num_queries(1):  # the UPDATE of the user itself
+    with django_assert_num_queries(2):  # the user's UPDATE, the comparison's read
         user.save()
     assert not PushOutbox.objects.exists()
+
+
+def test_a_stale_instance_saved_over_a_newer_change_pushes_what_it_wrote(monkeypatch):
+    """A full save writes every field: the older email is back in the row, so it must
+    go back to Polar too, although this instance never changed it."""
+    monkeypatch.setattr(push, "outbox_enqueue", lambda **kwargs: None)
+    user = pushed_user()
+    stale = fresh(user)
+    user.email = "newer@example.com"
+    user.save()
+    PushedPayload.objects.filter(pk=str(user.pk)).update(payload=push.user_payload_build(user=user))
+    PushOutbox.objects.all().delete()  # as if the drain had pushed it
+    stale.is_staff = True
+    stale.save()
+    assert PushOutbox.objects.get().payload["email"] == stale.email != user.email
+
+
+def test_a_value_set_back_after_refresh_from_db_is_pushed():
+    user = pushed_user()
+    original = user.email
+    other = fresh(user)
+    other.email = "changed@example.com"
+    other.save()
+    user.refresh_from_db()  # holds the changed email; it was loaded with the original
+    user.email = original
+    user.save()
+    assert PushOutbox.objects.get().payload["email"] == original
 
 
 def test_a_new_user_costs_one_query(django_assert_num_queries):
@@ -134,19 +161,20 @@ def test_a_rolled_back_savepoint_falls_back_to_the_save_before_it():
 
 
 def test_a_committed_save_becomes_what_the_next_save_compares_with(
-    django_capture_on_commit_callbacks, monkeypatch
+    django_capture_on_commit_callbacks, monkeypatch, django_assert_num_queries
 ):
     monkeypatch.setattr(push, "outbox_enqueue", lambda **kwargs: None)  # no drain here
     user = pushed_user()
+    loaded = user.first_name
     user.first_name = "Grace"
     with django_capture_on_commit_callbacks(execute=True):
         user.save()
-    PushOutbox.objects.all().delete()
-    user.save()  # nothing changed since the committed save
-    assert not PushOutbox.objects.exists()
-    user.first_name = "Ada"
-    user.save()
-    assert PushOutbox.objects.get().payload["name"].startswith("Ada ")
+    PushedPayload.objects.filter(pk=str(user.pk)).update(payload=push.user_payload_build(user=user))
+    PushOutbox.objects.all().delete()  # as the drain would after pushing "Grace"
+    user.first_name = loaded  # the value it was loaded with, not the one committed
+    with django_assert_num_queries(2):  # known changed: the UPDATE and the upsert
+        user.save()
+    assert PushOutbox.objects.get().payload["name"].startswith(f"{loaded} ")
 
 
 def test_a_user_built_in_code_is_compared_with_the_database(django_assert_num_queries):
@@ -200,9 +228,10 @@ def test_declared_fields_cover_a_filter(polar_conf, django_assert_num_queries):
     user.save()
     assert not PushOutbox.objects.exists()
     user = fresh(user)
-    user.is_staff = True  # not watched
-    with django_assert_num_queries(1):
+    user.is_staff = True  # not watched: compared with the database, nothing written
+    with django_assert_num_queries(2):
         user.save()
+    assert not PushOutbox.objects.exists()
 
 
 def test_an_empty_field_list_always_compares_with_the_database(

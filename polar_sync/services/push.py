@@ -73,12 +73,12 @@ def user_change_record(
 ) -> bool:
     """Record a saved user's Polar payload if it changed; True when a row was written.
 
-    What it costs the save: nothing when the instance shows that no watched field
-    changed since it was loaded (:mod:`.user_snapshot`), or when ``update_fields``
-    leaves them all out (a login); one query when they changed or the user is new
-    (the outbox upsert, which also coalesces with a waiting row); otherwise the
-    payload is first compared with what waits and what was last pushed (one more
-    query). The row is drained after the transaction commits. A user that
+    What it costs the save: nothing when ``update_fields`` leaves every watched
+    field out (a login); one query when the instance shows that they changed since
+    it was loaded (:mod:`.user_snapshot`) or the user is new (the outbox upsert,
+    which also coalesces with a waiting row); otherwise the payload is first
+    compared with what waits and what was last pushed (a read, then the upsert if
+    they differ). The row is drained after the transaction commits. A user that
     ``USER_FILTER`` excludes is not pushed, and an upsert of theirs still waiting
     is dropped.
     """

@@ -1,16 +1,19 @@
 """What a user looked like when it was loaded or last saved, as far as Polar cares.
 
-So that the save of a user can tell, without a query, that it changes nothing Polar
-cares about: a login (``last_login``), a password change, the admin toggling
-``is_staff``. Only the *watched* fields are recorded: those ``USER_PAYLOAD`` and
+So that the save of a user can tell, without a query, that it changed something
+Polar cares about, and go straight to the outbox write. A ``save(update_fields=...)``
+that leaves every watched field out (a login's ``last_login``) is known to change
+nothing. Only the *watched* fields are recorded: those ``USER_PAYLOAD`` and
 ``USER_FILTER`` read (``USER_FIELDS``, worked out for the default payload), plus the
 external ID's field. Their values are taken from the instance's ``__dict__`` when it
 is built (``post_init``), never loaded on purpose, and replaced when a save that
 changed them commits.
 
-When this cannot tell (a user built in code rather than loaded, a deferred field,
-unknown watched fields) the answer is "unknown" and the push service compares the
-payload with the database, as it always may.
+Values equal to the recorded ones do not prove that nothing changed: the row may
+have changed since the instance was loaded, and a full save writes the instance's
+values back over it. So the answer is then "unknown", as it is when this cannot tell
+(a user built in code rather than loaded, a deferred field, unknown watched fields),
+and the push service compares the payload with the database.
 """
 
 from __future__ import annotations
@@ -162,9 +165,12 @@ def user_snapshot_compare(
         last = _last_written(writes)
         if last is not None:
             seen = last.values
-    if seen is None or _ABSENT in seen:
+    if seen is None or _ABSENT in seen or values == seen:
+        # Equal is not "unchanged": the row may have changed since the instance was
+        # loaded (another request, refresh_from_db), and this save writes the old
+        # values back. Only the database can tell; a difference always can.
         return Seen(changed=None, values=values)
-    return Seen(changed=values != seen, values=values)
+    return Seen(changed=True, values=values)
 
 
 def user_snapshot_written(*, user: Any, values: tuple[Any, ...]) -> None:
