@@ -3,6 +3,8 @@ and pushed; users Polar holds as they are cost no write. Against the local Polar
 
 from __future__ import annotations
 
+import threading
+import time
 from io import StringIO
 
 import pytest
@@ -10,6 +12,7 @@ from celery import current_app
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from polar_sync import tasks
 from polar_sync.models import Customer, PushedPayload, PushOutbox
@@ -124,3 +127,32 @@ def test_without_on_conflict_the_orm_writes_the_rows(polar, held, monkeypatch):
     rows = {row.external_id: row for row in PushOutbox.objects.all()}
     assert {row.action for row in rows.values()} == {"upsert"}
     assert rows[str(waits.pk)].delete_first  # it replaced a waiting delete
+
+
+def test_a_user_deleted_while_its_batch_is_reconciled_stays_deleted_in_polar(
+    polar, held, monkeypatch
+):
+    """The delete waits for the batch (its users are locked) and then supersedes
+    the upsert; it never lands between the read and the write, which would queue
+    an upsert that creates the deleted user's customer again."""
+    from polar_sync.services import push_reconcile
+
+    bulk_users(1)  # no signal: reconcile will queue it
+    user = get_user_model().objects.get(username="bulk0")
+    external_id = str(user.pk)
+    listed, compare = threading.Event(), push_reconcile._batch_reconcile
+
+    def slow_compare(**kwargs):
+        listed.set()
+        time.sleep(0.5)  # the delete below runs now, or waits for this transaction
+        return compare(**kwargs)
+
+    monkeypatch.setattr(push_reconcile, "_batch_reconcile", slow_compare)
+    worker = threading.Thread(target=lambda: (users_reconcile(), connection.close()))
+    worker.start()
+    assert listed.wait(10)
+    user.delete()
+    worker.join(10)
+    assert PushOutbox.objects.get(external_id=external_id).action == PushOutbox.Action.DELETE
+    push.outbox_drain()
+    assert polar_customer(polar, external_id) is None

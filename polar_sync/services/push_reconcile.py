@@ -1,16 +1,16 @@
 """Pushing local users to Polar, part 3: catching what no save announced.
 
-A user save whose instance shows no change to the watched fields costs no query
-(:mod:`.user_snapshot`), and some changes never send a signal at all. So, now and
-then (a beat task, or ``polar_push --reconcile``), every mirrored user's payload is
-compared with what Polar was last given, and an upsert is queued for each user
-that differs. That catches:
+Some changes never send a signal, and a save whose ``update_fields`` leaves the
+watched fields out costs no query (:mod:`.user_snapshot`). So, now and then (a beat
+task, or ``polar_push --reconcile``), every mirrored user's payload is compared with
+what Polar was last given, and an upsert is queued for each user that differs. That
+catches:
 
 - users that existed before polar_sync was installed, or were made by
   ``bulk_create``, ``QuerySet.update()`` or ``loaddata`` (no signal);
-- a stale user instance saved over a newer change (the snapshot agreed with it);
 - a customer deleted in Polar while its user lives on (the pull or a webhook
-  forgets what was pushed, so the user counts as never pushed).
+  forgets what was pushed, so the user counts as never pushed), until the user's
+  next full save.
 """
 
 from __future__ import annotations
@@ -43,23 +43,27 @@ class ReconcileResult:
 def users_reconcile(*, batch_size: int = BATCH, enqueue: bool = True) -> ReconcileResult:
     """Queue an upsert for every mirrored user whose customer Polar may not hold as it is.
 
-    Each batch costs three reads and one write per user that differs, in one
-    transaction; the rows are drained after it commits, like any change (unless
-    ``enqueue`` is False: the caller drains them).
+    Each batch costs four reads (its users, locked) and one write per user that
+    differs, in one transaction; the rows are drained after it commits, like any
+    change (unless ``enqueue`` is False: the caller drains them).
     """
     result = ReconcileResult()
     conf = polar_settings()
     if not conf.PUSH_ENABLED:
         result.stopped = "pushing is disabled (POLAR_SYNC['PUSH_ENABLED'] is False)"
         return result
-    users = get_user_model()._default_manager.order_by("pk")
+    # Each batch is read in its transaction with its users locked, so that a user
+    # deleted or changed meanwhile is not queued with what it was (a deleted user's
+    # customer created again, an older payload over a newer one): their delete or
+    # save waits for the batch and then writes its own row over reconcile's.
+    users = get_user_model()._default_manager.order_by("pk").select_for_update(of=("self",))
     last_pk = None
     while True:
-        batch = list((users if last_pk is None else users.filter(pk__gt=last_pk))[:batch_size])
-        if not batch:
-            return result
-        last_pk = batch[-1].pk
         with transaction.atomic():
+            batch = list((users if last_pk is None else users.filter(pk__gt=last_pk))[:batch_size])
+            if not batch:
+                return result
+            last_pk = batch[-1].pk
             queued = _batch_reconcile(users=batch, result=result)
             if queued and enqueue:
                 ids = sorted(queued)
