@@ -261,6 +261,17 @@ def test_the_periodic_drain_reaches_every_external_id_whatever_it_sorts_like(
     assert sorted(c["external_id"] for c in polar.store.customers()) == sorted(names)
 
 
+def test_with_no_broker_configured_the_push_runs_in_process(polar, broker, monkeypatch):
+    """A project that never configured Celery: no amqp://localhost after every commit."""
+    sent = broker.record()
+    monkeypatch.setattr(current_app.conf, "broker_url", None)
+    monkeypatch.setattr(current_app.conf, "broker_write_url", None)
+    user = make_user()
+    assert sent.sent == []
+    assert polar_customer(polar, user.pk)["email"] == user.email
+    assert not PushOutbox.objects.exists()
+
+
 def test_a_broker_that_is_down_fails_nothing_and_the_periodic_drain_pushes(polar, broker, caplog):
     broker.url(f"redis://127.0.0.1:{closed_port()}/0")
     with caplog.at_level(logging.WARNING, logger="polar_sync.push"):

@@ -279,11 +279,14 @@ def _flush() -> None:
 
 
 def outbox_enqueue(*, external_ids: Iterable[str]) -> None:
-    """Have these users' rows drained: in-process when Celery is eager, else via the broker."""
+    """Have these users' rows drained: via the broker, or in-process when Celery runs
+    tasks eagerly or has no broker configured (it would otherwise try amqp://localhost
+    after every commit)."""
     ids = list(external_ids)
     if not ids:
         return
-    if current_app.conf.task_always_eager:
+    conf = current_app.conf
+    if conf.task_always_eager or not (conf.broker_write_url or conf.broker_url):
         _drain_inline(ids)
         return
     _broker_send(ids)
