@@ -151,7 +151,31 @@ def check_push_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             )
         )
     messages += _user_fields_errors(conf.USER_FIELDS or ())
+    if conf.PUSH_ENABLED:
+        messages += _outbox_database_warnings()
     return messages
+
+
+def _outbox_database_warnings() -> list[CheckMessage]:
+    """The outbox row must be written in the user's transaction: the same database."""
+    from django.contrib.auth import get_user_model
+    from django.db import router
+
+    from .models import PushOutbox
+
+    users, outbox = router.db_for_write(get_user_model()), router.db_for_write(PushOutbox)
+    if users == outbox:
+        return []
+    return [
+        Warning(
+            f"Users are written to the {users!r} database and polar_sync's push outbox to "
+            f"{outbox!r}: a user change and its outbox row cannot share a transaction, so "
+            "a change committed just before a crash may never be pushed.",
+            hint="Route polar_sync's models to the user model's database "
+            "(DATABASE_ROUTERS), or set POLAR_SYNC['PUSH_ENABLED'] = False.",
+            id="polar_sync.W004",
+        )
+    ]
 
 
 def _user_fields_errors(names: tuple[str, ...]) -> list[CheckMessage]:

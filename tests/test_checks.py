@@ -85,3 +85,21 @@ def test_settings_are_read_at_call_time_and_reused_while_unchanged():
         assert polar_settings().TIMEOUT == 7
     with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t", "TIMEOUT": 5}):
         assert polar_settings().TIMEOUT == 5
+
+
+class UsersElsewhere:
+    """A router writing the user model to another database than polar_sync's tables."""
+
+    def db_for_write(self, model, **hints):
+        return "users" if model._meta.label == "auth.User" else None
+
+
+def test_users_and_the_outbox_on_different_databases_warn():
+    token = {"ACCESS_TOKEN": "polar_oat_x", "SERVER": "sandbox"}
+    with override_settings(POLAR_SYNC=token):
+        assert "W004" not in run_check()
+        with override_settings(DATABASE_ROUTERS=[f"{__name__}.UsersElsewhere"]):
+            output = run_check()
+            assert "polar_sync.W004" in output and "'users'" in output
+            with override_settings(POLAR_SYNC={**token, "PUSH_ENABLED": False}):
+                assert "W004" not in run_check()

@@ -23,7 +23,7 @@ from typing import Any
 
 from celery import current_app
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import router, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -263,7 +263,7 @@ def _drain_on_commit(external_id: str) -> None:
     if ids is None:
         ids = _pending.ids = set()
     ids.add(external_id)
-    transaction.on_commit(_flush)
+    transaction.on_commit(_flush, using=router.db_for_write(PushOutbox))
 
 
 def _flush() -> None:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import router, transaction
 
 from ..conf import polar_settings
 from ..mapping import payload_held_by, user_external_id
@@ -56,10 +56,12 @@ def users_reconcile(*, batch_size: int = BATCH, enqueue: bool = True) -> Reconci
     # deleted or changed meanwhile is not queued with what it was (a deleted user's
     # customer created again, an older payload over a newer one): their delete or
     # save waits for the batch and then writes its own row over reconcile's.
-    users = get_user_model()._default_manager.order_by("pk").select_for_update(of=("self",))
+    model = get_user_model()
+    database = router.db_for_write(model)
+    users = model._default_manager.using(database).order_by("pk").select_for_update(of=("self",))
     last_pk = None
     while True:
-        with transaction.atomic():
+        with transaction.atomic(using=database):
             batch = list((users if last_pk is None else users.filter(pk__gt=last_pk))[:batch_size])
             if not batch:
                 return result
@@ -67,7 +69,9 @@ def users_reconcile(*, batch_size: int = BATCH, enqueue: bool = True) -> Reconci
             queued = _batch_reconcile(users=batch, result=result)
             if queued and enqueue:
                 ids = sorted(queued)
-                transaction.on_commit(lambda ids=ids: outbox_enqueue(external_ids=ids))
+                transaction.on_commit(
+                    lambda ids=ids: outbox_enqueue(external_ids=ids), using=database
+                )
 
 
 def _batch_reconcile(*, users: list[Any], result: ReconcileResult) -> set[str]:

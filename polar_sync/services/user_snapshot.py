@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db import transaction
+from django.db import router, transaction
 
 from ..conf import PolarSyncSettings, polar_settings
 from ..exceptions import PolarConfigurationError
@@ -185,8 +185,8 @@ def user_snapshot_written(*, user: Any, values: tuple[Any, ...]) -> None:
     """
     written = _Written(user, values)
     user.__dict__.setdefault(WRITTEN, []).append(written)
-    connection = transaction.get_connection()
-    transaction.on_commit(written)  # outside a transaction: runs now
+    connection = transaction.get_connection(_database(user))
+    connection.on_commit(written)  # outside a transaction: runs now
     if connection.in_atomic_block:
         written.position = len(connection.run_on_commit) - 1
 
@@ -208,9 +208,14 @@ class _Written:
             writes.remove(self)
 
 
+def _database(user: Any) -> str:
+    """The database the user was saved to: its transaction is the one that counts."""
+    return user._state.db or router.db_for_write(type(user), instance=user)
+
+
 def _last_written(writes: list[_Written]) -> _Written | None:
     """The newest of this instance's saves whose transaction may still commit."""
-    connection = transaction.get_connection()
+    connection = transaction.get_connection(_database(writes[-1].user))
     if connection.in_atomic_block:
         callbacks = connection.run_on_commit
         while writes:
