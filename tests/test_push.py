@@ -148,7 +148,7 @@ def test_deleting_a_filtered_user_deletes_a_customer_pushed_earlier(polar_conf):
     never.delete()
     pushed.delete()
     assert list(PushOutbox.objects.values_list("external_id", "action")) == [(pushed_pk, "delete")]
-    assert never_pk != pushed_pk
+    assert not PushOutbox.objects.filter(external_id=never_pk).exists()
 
 
 def test_push_disabled_records_nothing(polar_conf):
