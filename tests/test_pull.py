@@ -279,6 +279,33 @@ def test_concurrent_upserts_of_the_same_page_do_not_clash():
     assert Customer.objects.count() == 100
 
 
+def test_a_page_that_meets_a_concurrent_insert_is_written_again(monkeypatch):
+    """What the race above can raise (the external ID's unique index, which ON CONFLICT
+    does not cover) is retried; a conflict that persists is raised."""
+    from django.db import IntegrityError
+
+    from polar_sync.services import bulk
+    from polar_sync.services import customers as customers_module
+
+    write, failures = bulk.UpsertPlan.write, []
+
+    def racing_write(self, *args, **kwargs):
+        if len(failures) < failing:
+            failures.append(1)
+            raise IntegrityError('duplicate key value violates unique constraint "external_id"')
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(bulk.UpsertPlan, "write", racing_write)
+    failing = customers_module.WRITE_ATTEMPTS - 1
+    result = customers_upsert(payloads=_payloads(3))
+    assert (result.created, len(failures)) == (3, failing)
+    failures.clear()
+    failing = customers_module.WRITE_ATTEMPTS
+    with pytest.raises(IntegrityError):
+        customers_upsert(payloads=_payloads(2))
+    assert Customer.objects.count() == 3
+
+
 def test_a_second_pull_while_one_runs_exits(live_polar):
     live_polar.store.seed(5)
     from polar_sync.services.runs import sync_run_start

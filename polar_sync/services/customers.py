@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..client import PolarClient
@@ -24,6 +24,8 @@ from .bulk import Lookup, Prepared, UpsertPlan
 from .runs import sync_run_crashed, sync_run_finish, sync_run_save_progress, sync_run_start
 
 logger = logging.getLogger("polar_sync.sync")
+# Tries at writing a page that keeps meeting rows inserted concurrently.
+WRITE_ATTEMPTS = 3
 
 JSON = dict[str, Any]
 
@@ -135,16 +137,27 @@ def customer_page_write(
     users = users_by_external_id(
         {f["external_id"] for f in page.incoming.values() if f["external_id"]}
     )
-    with transaction.atomic():
-        written = plan.write(
-            page.prepared,
-            lookups={"user_id": Lookup("external_id", users)},
-            distinct_on=COMPARED_FIELDS,
-            not_older="modified_at" if skip_older else None,
-            # Polar frees a deleted customer's external ID and may give it to a
-            # new customer before this mirror has seen the deletion.
-            takes_over="external_id",
-        )
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                written = plan.write(
+                    page.prepared,
+                    lookups={"user_id": Lookup("external_id", users)},
+                    distinct_on=COMPARED_FIELDS,
+                    not_older="modified_at" if skip_older else None,
+                    # Polar frees a deleted customer's external ID and may give it to
+                    # a new customer before this mirror has seen the deletion.
+                    takes_over="external_id",
+                )
+            break
+        except IntegrityError:
+            # Another transaction inserted some of these customers at the same time
+            # (a webhook during a pull). The upsert resolves conflicts on the id, but
+            # the external ID's unique index is checked as an insert: it fails once
+            # the other transaction commits, and then the retry updates its rows.
+            if attempt == WRITE_ATTEMPTS:
+                raise
+            logger.info("customer page met a concurrent insert; writing it again")
     result.created, result.updated = written.created, written.updated
     result.unchanged = len(page.incoming) - written.created - written.updated
     return result
