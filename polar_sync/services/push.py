@@ -36,7 +36,7 @@ from ..models.outbox import CHANGE_FIELDS
 from ..selectors import outbox_counts, outbox_failures  # re-exported for the command
 from .customers import users_by_external_id
 from .push_drain import DrainResult, inline_client, outbox_drain
-from .user_snapshot import user_snapshot_compare, user_snapshot_written
+from .user_snapshot import user_as_saved, user_snapshot_compare, user_snapshot_written
 
 logger = logging.getLogger("polar_sync.push")
 
@@ -88,13 +88,14 @@ def user_change_record(
     seen = user_snapshot_compare(user=user, conf=conf, update_fields=update_fields)
     if seen.changed is False:
         return False
+    saved = user_as_saved(user=user, conf=conf, update_fields=update_fields)
     if seen.values is not None:
-        user_snapshot_written(user=user, values=seen.values)
-    external_id = user_external_id(user, conf.USER_EXTERNAL_ID_FIELD)
-    if not user_is_mirrored(user=user, conf=conf):
+        user_snapshot_written(user=user, values=seen.values, row=saved, conf=conf)
+    external_id = user_external_id(saved, conf.USER_EXTERNAL_ID_FIELD)
+    if not user_is_mirrored(user=saved, conf=conf):
         PushOutbox.objects.filter(external_id=external_id, action=PushOutbox.Action.UPSERT).delete()
         return False
-    payload = user_payload_build(user=user, conf=conf)
+    payload = user_payload_build(user=saved, conf=conf)
     written = None
     if seen.changed or created:
         # What was last pushed is not read here: the drain skips a payload Polar has.

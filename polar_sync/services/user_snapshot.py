@@ -18,6 +18,7 @@ and the push service compares the payload with the database.
 
 from __future__ import annotations
 
+import copy
 import functools
 import operator
 from collections.abc import Iterable
@@ -159,13 +160,8 @@ def user_snapshot_compare(
     if update_fields is not None and not _writes_any(type(user), update_fields, attnames):
         # The database row's watched columns were not written, whatever the instance holds.
         return Seen(changed=False, values=None)
-    seen = state.get(SEEN)
-    writes = state.get(WRITTEN)
-    if writes:
-        last = _last_written(writes)
-        if last is not None:
-            seen = last.values
-    if seen is None or _ABSENT in seen or values == seen:
+    seen = _known_values(state)
+    if seen is None or values == seen:
         # Equal is not "unchanged": the row may have changed since the instance was
         # loaded (another request, refresh_from_db), and this save writes the old
         # values back. Only the database can tell; a difference always can.
@@ -173,8 +169,13 @@ def user_snapshot_compare(
     return Seen(changed=True, values=values)
 
 
-def user_snapshot_written(*, user: Any, values: tuple[Any, ...]) -> None:
+def user_snapshot_written(
+    *, user: Any, values: tuple[Any, ...], row: Any = None, conf: PolarSyncSettings | None = None
+) -> None:
     """This save wrote ``values``: the next save of the instance compares with them.
+
+    ``row``, when it is not the user itself, is what :func:`user_as_saved` read after a
+    ``save(update_fields=...)``: its values are the ones the row holds.
 
     Until the transaction commits they are only as good as the transaction: a
     rollback (of it, or of the savepoint the save ran in) puts the database back, so
@@ -183,6 +184,8 @@ def user_snapshot_written(*, user: Any, values: tuple[Any, ...]) -> None:
     callback, the write stands; once it ran, they are what was committed; if Django
     dropped it, the write was rolled back.
     """
+    if row is not None and row is not user:
+        values = _reader_for(conf or polar_settings(), type(user))(row.__dict__)
     written = _Written(user, values)
     user.__dict__.setdefault(WRITTEN, []).append(written)
     connection = transaction.get_connection(_database(user))
@@ -241,13 +244,64 @@ def _still_registered(callbacks: list[tuple[Any, Any, bool]], written: _Written)
     return False
 
 
-def _writes_any(model: type, update_fields: Iterable[str], attnames: tuple[str, ...]) -> bool:
+def user_as_saved(
+    *, user: Any, conf: PolarSyncSettings, update_fields: Iterable[str] | None
+) -> Any:
+    """The user as its row holds it after this save, for building the payload.
+
+    A ``save(update_fields=...)`` leaves the other columns as they were, whatever the
+    instance holds: an unsaved email must not reach Polar. The instance itself is
+    returned when every watched field left out of the save still has the value it
+    was loaded (or last saved) with; otherwise a copy, with the fields left out read
+    from the database (one query). With the watched fields unknown, any field left
+    out may be read, so all of them are.
+    """
+    if update_fields is None:
+        return user
+    model = type(user)
     opts = model._meta  # type: ignore[attr-defined]
+    saved = _saved_attnames(model, update_fields)
+    attnames = _reader_for(conf, model).attnames
+    state = user.__dict__
+    if attnames is None:
+        left_out = [f.attname for f in opts.concrete_fields if f.attname not in saved]
+    else:
+        known = _known_values(state)
+        left_out = [
+            name
+            for i, name in enumerate(attnames)
+            if name not in saved and (known is None or state.get(name, _ABSENT) != known[i])
+        ]
+    left_out = [name for name in left_out if name != opts.pk.attname]
+    if not left_out:
+        return user
+    view = copy.copy(user)  # unpickled: no post_init, no snapshot of its own
+    names = {f.attname: f.name for f in opts.concrete_fields}
+    view.refresh_from_db(fields=[names[name] for name in left_out])
+    return view
+
+
+def _known_values(state: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The watched values the row holds as far as the instance knows, or None."""
+    writes = state.get(WRITTEN)
+    if writes:
+        last = _last_written(writes)
+        if last is not None:
+            return last.values
+    seen = state.get(SEEN)
+    return None if seen is None or _ABSENT in seen else seen
+
+
+def _saved_attnames(model: type, update_fields: Iterable[str]) -> set[str]:
+    opts = model._meta  # type: ignore[attr-defined]
+    saved = set()
     for name in update_fields:
         try:
-            if opts.get_field(name).attname in attnames:
-                return True
+            saved.add(opts.get_field(name).attname)
         except FieldDoesNotExist:
-            if name in attnames:  # Django also accepts attribute names ("team_id")
-                return True
-    return False
+            saved.add(name)  # Django also accepts attribute names ("team_id")
+    return saved
+
+
+def _writes_any(model: type, update_fields: Iterable[str], attnames: tuple[str, ...]) -> bool:
+    return not _saved_attnames(model, update_fields).isdisjoint(attnames)
