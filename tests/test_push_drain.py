@@ -218,6 +218,50 @@ def test_a_taken_over_external_id_gets_a_new_customer(polar, polar_conf):
     assert Customer.objects.get(pk=new["id"]).external_id == "bob"
 
 
+def test_an_id_taken_over_again_during_the_push_gets_yet_another_customer(
+    polar, polar_conf, broker, monkeypatch
+):
+    """While the drain deletes bob's old customer for the new bob, the new bob is
+    deleted and a third user takes "bob": the customer the push creates for the
+    second bob must not be handed to the third."""
+    broker.record()
+    polar_conf(USER_EXTERNAL_ID_FIELD="username")
+    make_user(username="bob", email="first@example.com")
+    push.outbox_drain()
+    first = polar_customer(polar, "bob")
+    with transaction.atomic():
+        get_user_model().objects.get(username="bob").delete()
+        make_user(username="bob", email="second@example.com")
+    client = push_drain.worker_client()
+    real_delete = client.delete_external
+
+    def delete_while_bob_changes_hands(external_id):
+        answer = real_delete(external_id)
+        if polar_customer(polar, "bob") is None and not calls:
+            calls.append(external_id)
+            with transaction.atomic():
+                get_user_model().objects.get(username="bob").delete()
+                make_user(username="bob", email="third@example.com")
+        return answer
+
+    real_create, created = client.create, {}
+
+    def recording_create(body):
+        answer = real_create(body)
+        created[body["email"]] = answer["id"]
+        return answer
+
+    calls: list[str] = []
+    monkeypatch.setattr(client, "delete_external", delete_while_bob_changes_hands)
+    monkeypatch.setattr(client, "create", recording_create)
+    push.outbox_drain(client=client)
+    third = polar_customer(polar, "bob")
+    assert third["email"] == "third@example.com"
+    assert third["id"] not in (first["id"], created["second@example.com"])
+    assert polar.store.get_customer(created["second@example.com"])["deleted_at"] is not None
+    assert not PushOutbox.objects.exists()
+
+
 # ---------------------------------------------------------------------- enqueue
 
 

@@ -304,7 +304,9 @@ def _upsert(client: PolarClient, row: PushOutbox) -> tuple[str, JSON]:
     if row.delete_first:
         # The external ID's previous user was deleted and a new one took it over.
         _delete(client, external_id)
-        PushOutbox.objects.filter(pk=row.pk).update(delete_first=False)
+        # Only this revision's: a newer change that took the ID over again meanwhile
+        # must delete what this push is about to create.
+        PushOutbox.objects.filter(pk=row.pk, revision=row.revision).update(delete_first=False)
     try:
         return "updated", client.update_external(external_id, payload)
     except PolarNotFoundError:
