@@ -262,6 +262,22 @@ def test_an_id_taken_over_again_during_the_push_gets_yet_another_customer(
     assert not PushOutbox.objects.exists()
 
 
+def test_an_id_taken_over_by_a_user_the_filter_excludes_still_deletes_the_old_customer(
+    polar, polar_conf
+):
+    polar_conf(USER_EXTERNAL_ID_FIELD="username", USER_FILTER="tests.test_push.active_only")
+    make_user(username="bob", email="old-bob@example.com")
+    old = polar_customer(polar, "bob")
+    with transaction.atomic():
+        get_user_model().objects.get(username="bob").delete()
+        new = make_user(username="bob", email="new-bob@example.com")  # "delete first"
+        new.is_active = False  # and now excluded, before anything was pushed
+        new.save()
+    assert polar_customer(polar, "bob") is None
+    assert polar.store.get_customer(old["id"])["deleted_at"] is not None
+    assert not PushOutbox.objects.exists()
+
+
 # ---------------------------------------------------------------------- enqueue
 
 

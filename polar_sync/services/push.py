@@ -93,7 +93,8 @@ def user_change_record(
         user_snapshot_written(user=user, values=seen.values, row=saved, conf=conf)
     external_id = user_external_id(saved, conf.USER_EXTERNAL_ID_FIELD)
     if not user_is_mirrored(user=saved, conf=conf):
-        PushOutbox.objects.filter(external_id=external_id, action=PushOutbox.Action.UPSERT).delete()
+        if _upsert_dropped(external_id=external_id):
+            _drain_on_commit(external_id)
         return False
     payload = user_payload_build(user=saved, conf=conf)
     written = None
@@ -107,6 +108,28 @@ def user_change_record(
     if written:
         _drain_on_commit(external_id)
     return written
+
+
+def _upsert_dropped(*, external_id: str) -> bool:
+    """Drop the waiting upsert of a user the filter now excludes. One that replaced a
+    delete (the ID changed hands) still owes that delete: it becomes the delete, and
+    True says it is to be drained."""
+    upserts = PushOutbox.objects.filter(external_id=external_id, action=PushOutbox.Action.UPSERT)
+    upserts.filter(delete_first=False).delete()
+    now = timezone.now()
+    return bool(
+        upserts.filter(delete_first=True).update(
+            action=PushOutbox.Action.DELETE,
+            payload={},
+            delete_first=False,
+            status=PushOutbox.Status.PENDING,
+            attempts=0,
+            last_error="",
+            next_attempt_at=now,
+            revision=uuid.uuid4(),
+            updated_at=now,
+        )
+    )
 
 
 def user_deletion_record(*, user: Any) -> bool:
