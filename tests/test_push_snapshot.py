@@ -209,7 +209,7 @@ def test_a_filter_without_declared_fields_compares_every_save(
     user = pushed_user()
     assert SEEN not in user.__dict__
     user.is_active = False
-    with django_assert_num_queries(2):  # the UPDATE; the filter excludes: DELETE waiting upserts
+    with django_assert_num_queries(2):  # the UPDATE; the filter excludes: any upsert waiting?
         user.save()
     assert not PushOutbox.objects.exists()
 

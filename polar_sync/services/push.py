@@ -115,10 +115,15 @@ def _upsert_dropped(*, external_id: str) -> bool:
     delete (the ID changed hands) still owes that delete: it becomes the delete, and
     True says it is to be drained."""
     upserts = PushOutbox.objects.filter(external_id=external_id, action=PushOutbox.Action.UPSERT)
-    upserts.filter(delete_first=False).delete()
+    waiting = list(upserts.values_list("delete_first", flat=True))  # none, usually
+    if not waiting:
+        return False
+    if not waiting[0]:
+        upserts.delete()
+        return False
     now = timezone.now()
     return bool(
-        upserts.filter(delete_first=True).update(
+        upserts.update(
             action=PushOutbox.Action.DELETE,
             payload={},
             delete_first=False,
