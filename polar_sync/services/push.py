@@ -93,7 +93,7 @@ def user_change_record(
         user_snapshot_written(user=user, values=seen.values, row=saved, conf=conf)
     external_id = user_external_id(saved, conf.USER_EXTERNAL_ID_FIELD)
     if not user_is_mirrored(user=saved, conf=conf):
-        if _upsert_dropped(external_id=external_id):
+        if _upsert_dropped(external_id=external_id, user_id=str(user.pk)):
             _drain_on_commit(external_id)
         return False
     payload = user_payload_build(user=saved, conf=conf)
@@ -110,7 +110,7 @@ def user_change_record(
     return written
 
 
-def _upsert_dropped(*, external_id: str) -> bool:
+def _upsert_dropped(*, external_id: str, user_id: str) -> bool:
     """Drop the waiting upsert of a user the filter now excludes. One that replaced a
     delete (the ID changed hands) still owes that delete: it becomes the delete, and
     True says it is to be drained."""
@@ -121,19 +121,18 @@ def _upsert_dropped(*, external_id: str) -> bool:
     if not waiting[0]:
         upserts.delete()
         return False
-    now = timezone.now()
-    return bool(
-        upserts.update(
-            action=PushOutbox.Action.DELETE,
-            payload={},
-            delete_first=False,
-            status=PushOutbox.Status.PENDING,
-            attempts=0,
-            last_error="",
-            next_attempt_at=now,
-            revision=uuid.uuid4(),
-            updated_at=now,
-        )
+    _delete_record(external_id=external_id, user_id=user_id)
+    return True
+
+
+def _delete_record(*, external_id: str, user_id: str | None) -> None:
+    """Queue the delete of the customer with this external ID (it supersedes an upsert)."""
+    outbox_row_write(
+        external_id=external_id,
+        user_id=user_id,
+        action=PushOutbox.Action.DELETE,
+        payload={},
+        delete_first=False,
     )
 
 
@@ -149,13 +148,7 @@ def user_deletion_record(*, user: Any) -> bool:
     # A user the filter excludes now may have been pushed while it included them.
     if not user_is_mirrored(user=user, conf=conf) and not _has_trace(external_id=external_id):
         return False
-    outbox_row_write(
-        external_id=external_id,
-        user_id=str(user.pk),
-        action=PushOutbox.Action.DELETE,
-        payload={},
-        delete_first=False,
-    )
+    _delete_record(external_id=external_id, user_id=str(user.pk))
     _drain_on_commit(external_id)
     return True
 
@@ -419,13 +412,7 @@ def customer_push(*, external_id: str, client: PolarClient | None = None) -> Dra
                 delete_first=PushOutbox.Action.DELETE in queued,
             )
         elif conf.DELETE_CUSTOMER_ON_USER_DELETE:
-            outbox_row_write(
-                external_id=external_id,
-                user_id=None,
-                action=PushOutbox.Action.DELETE,
-                payload={},
-                delete_first=False,
-            )
+            _delete_record(external_id=external_id, user_id=None)
         else:
             result.stopped = f"no user has external ID {external_id}"
             return result
