@@ -59,6 +59,7 @@ __all__ = [
     "outbox_failures",
     "outbox_row_write",
     "outbox_upsert_record",
+    "upsert_needed",
     "user_change_record",
     "user_deletion_record",
 ]
@@ -186,11 +187,9 @@ def _import(path: str, setting: str) -> Callable[[Any], Any]:
 def _compare_and_write(*, external_id: str, user: Any, payload: JSON) -> bool:
     """Write the upsert unless it waits already or Polar has the payload (as we know)."""
     queued, pushed = PushOutbox.objects.waiting_and_pushed(external_id)
-    if queued is None:
-        if _polar_has(external_id=external_id, payload=payload, pushed=pushed):
-            return False
-    elif queued == (PushOutbox.Action.UPSERT, payload):
-        return False  # already waiting (or failed: the same payload would fail again)
+    raw = _mirrored_raw(external_id) if queued is None and pushed is None else None
+    if not upsert_needed(payload=payload, waiting=queued, pushed=pushed, mirrored=raw):
+        return False
     return outbox_upsert_record(
         external_id=external_id,
         user_id=str(user.pk),
@@ -219,21 +218,34 @@ def outbox_upsert_record(
     return True
 
 
-def _polar_has(*, external_id: str, payload: JSON, pushed: JSON | None) -> bool:
-    """Whether Polar already holds ``payload`` for this customer, as far as we know.
+def upsert_needed(
+    *,
+    payload: JSON,
+    waiting: tuple[str, Any] | None,
+    pushed: JSON | None,
+    mirrored: JSON | None,
+) -> bool:
+    """Whether queueing an upsert of ``payload`` changes what Polar ends up with.
 
-    First what we last pushed; failing that (a user never pushed from here), the
-    mirror's copy of the customer, so that the first ``last_login`` save after
-    installing polar_sync does not push every existing customer again.
+    What waits (action, payload) is what will reach Polar: compare with that; an
+    identical upsert waiting, or failed (it would fail again), needs nothing. Else
+    what was last pushed; failing that (a user never pushed from here), the mirror's
+    raw copy of the customer, so that users Polar already holds as they are (from
+    before polar_sync was installed) are not pushed again.
     """
+    if waiting is not None:
+        return waiting != (PushOutbox.Action.UPSERT, payload)
     if pushed is not None:
-        return pushed == payload
-    raw = (
+        return pushed != payload
+    return not payload_held_by(mirrored, payload)
+
+
+def _mirrored_raw(external_id: str) -> JSON | None:
+    return (
         Customer.objects.filter(external_id=external_id, deleted_at__isnull=True)
         .values_list("raw", flat=True)
         .first()
     )
-    return payload_held_by(raw, payload)
 
 
 def _has_trace(*, external_id: str) -> bool:

@@ -22,9 +22,15 @@ from django.contrib.auth import get_user_model
 from django.db import router, transaction
 
 from ..conf import polar_settings
-from ..mapping import payload_held_by, user_external_id
+from ..mapping import user_external_id
 from ..models import Customer, PushedPayload, PushOutbox
-from .push import outbox_enqueue, outbox_upsert_record, user_is_mirrored, user_payload_build
+from .push import (
+    outbox_enqueue,
+    outbox_upsert_record,
+    upsert_needed,
+    user_is_mirrored,
+    user_payload_build,
+)
 
 BATCH = 500
 
@@ -101,14 +107,12 @@ def _batch_reconcile(*, users: list[Any], result: ReconcileResult) -> set[str]:
     )  # fmt: skip
     queued: set[str] = set()
     for external_id, (user, payload) in wanted.items():
-        if external_id in waiting:
-            # What waits is what will reach Polar: compare with that.
-            if waiting[external_id] == (PushOutbox.Action.UPSERT, payload):
-                continue
-        elif external_id in pushed:
-            if pushed[external_id] == payload:
-                continue
-        elif payload_held_by(mirrored.get(external_id), payload):
+        if not upsert_needed(
+            payload=payload,
+            waiting=waiting.get(external_id),
+            pushed=pushed.get(external_id),
+            mirrored=mirrored.get(external_id),
+        ):
             continue
         outbox_upsert_record(
             external_id=external_id,
