@@ -91,7 +91,7 @@ def user_change_record(
         return False
     saved = user_as_saved(user=user, conf=conf, update_fields=update_fields)
     if seen.values is not None:
-        user_snapshot_written(user=user, values=seen.values, row=saved, conf=conf)
+        user_snapshot_written(user=user, row=saved, conf=conf)
     external_id = user_external_id(saved, conf.USER_EXTERNAL_ID_FIELD)
     if not user_is_mirrored(user=saved, conf=conf):
         if _upsert_dropped(external_id=external_id, user_id=str(user.pk)):

@@ -169,13 +169,10 @@ def user_snapshot_compare(
     return Seen(changed=True, values=values)
 
 
-def user_snapshot_written(
-    *, user: Any, values: tuple[Any, ...], row: Any = None, conf: PolarSyncSettings | None = None
-) -> None:
-    """This save wrote ``values``: the next save of the instance compares with them.
-
-    ``row``, when it is not the user itself, is what :func:`user_as_saved` read after a
-    ``save(update_fields=...)``: its values are the ones the row holds.
+def user_snapshot_written(*, user: Any, row: Any, conf: PolarSyncSettings) -> None:
+    """This save left ``row``'s watched values in the database (``row`` is the user, or
+    what :func:`user_as_saved` read after a ``save(update_fields=...)``): the next save
+    of the instance compares with them.
 
     Until the transaction commits they are only as good as the transaction: a
     rollback (of it, or of the savepoint the save ran in) puts the database back, so
@@ -184,9 +181,7 @@ def user_snapshot_written(
     callback, the write stands; once it ran, they are what was committed; if Django
     dropped it, the write was rolled back.
     """
-    if row is not None and row is not user:
-        values = _reader_for(conf or polar_settings(), type(user))(row.__dict__)
-    written = _Written(user, values)
+    written = _Written(user, _reader_for(conf, type(user))(row.__dict__))
     user.__dict__.setdefault(WRITTEN, []).append(written)
     connection = transaction.get_connection(_database(user))
     connection.on_commit(written)  # outside a transaction: runs now
