@@ -39,6 +39,8 @@ logger = logging.getLogger("polar_sync.client")
 JSON = dict[str, Any]
 MAX_PAGE_SIZE = 100
 USER_AGENT = f"polar_sync/{__version__} python-requests/{requests.__version__}"
+# The export answers CSV (text/csv in the 2026 documents); its errors are JSON.
+EXPORT_ACCEPT = "text/csv, application/json;q=0.5"
 
 
 class PolarClient:
@@ -270,7 +272,13 @@ class PolarClient:
         """Polar's CSV export as byte chunks, for streaming it through to a browser."""
         params = wire.list_params(organization_id=organization_id or self.organization_id)
         response = self._request(
-            "customers:export", "GET", "/v1/customers/export", params=params, stream=True
+            "customers:export",
+            "GET",
+            "/v1/customers/export",
+            params=params,
+            stream=True,
+            # The answer is CSV; an error answer is still JSON.
+            accept=EXPORT_ACCEPT,
         )
         try:
             yield from response.iter_content(chunk_size=chunk_size)
@@ -285,21 +293,22 @@ class PolarClient:
 
     def get(self, customer_id: str) -> JSON:
         op = "customers:get"
-        return wire.expect_customer(op, self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}"))
+        body = self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}")
+        return wire.expect_customer(op, body, customer_id=customer_id)
 
     def update(self, customer_id: str, body: Mapping[str, Any]) -> JSON:
         op = "customers:update"
         path = f"/v1/customers/{_seg(customer_id)}"
-        return wire.expect_customer(op, self._json(op, "PATCH", path, json=dict(body)))
+        answer = self._json(op, "PATCH", path, json=dict(body))
+        return wire.expect_customer(op, answer, customer_id=customer_id)
 
     def delete(self, customer_id: str) -> None:
         self._request("customers:delete", "DELETE", f"/v1/customers/{_seg(customer_id)}").close()
 
     def get_state(self, customer_id: str) -> JSON:
         op = "customers:get_state"
-        return wire.expect_state(
-            op, self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}/state")
-        )
+        body = self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}/state")
+        return wire.expect_state(op, body, customer_id=customer_id)
 
     def get_balance(self, customer_id: str) -> JSON:
         op = "customers:get_balance"
@@ -312,12 +321,13 @@ class PolarClient:
     def get_external(self, external_id: str) -> JSON:
         op = "customers:get_external"
         path = f"/v1/customers/external/{_seg(external_id)}"
-        return wire.expect_customer(op, self._json(op, "GET", path))
+        return wire.expect_customer(op, self._json(op, "GET", path), external_id=external_id)
 
     def update_external(self, external_id: str, body: Mapping[str, Any]) -> JSON:
         op = "customers:update_external"
         path = f"/v1/customers/external/{_seg(external_id)}"
-        return wire.expect_customer(op, self._json(op, "PATCH", path, json=dict(body)))
+        answer = self._json(op, "PATCH", path, json=dict(body))
+        return wire.expect_customer(op, answer, external_id=external_id)
 
     def delete_external(self, external_id: str) -> None:
         path = f"/v1/customers/external/{_seg(external_id)}"
@@ -326,7 +336,7 @@ class PolarClient:
     def get_state_external(self, external_id: str) -> JSON:
         op = "customers:get_state_external"
         path = f"/v1/customers/external/{_seg(external_id)}/state"
-        return wire.expect_state(op, self._json(op, "GET", path))
+        return wire.expect_state(op, self._json(op, "GET", path), external_id=external_id)
 
     # -------------------------------------------------------------- plumbing
 
@@ -357,13 +367,14 @@ class PolarClient:
         json: Any = None,
         stream: bool = False,
         retry: bool = True,
+        accept: str | None = None,
     ) -> requests.Response:
         """Send one request, retrying transient failures when ``retry`` is true."""
         attempt = 0
         while True:
             try:
                 return self._send_once(
-                    operation, method, path, params=params, json=json, stream=stream
+                    operation, method, path, params=params, json=json, stream=stream, accept=accept
                 )
             except PolarTransientError as exc:
                 if not retry or attempt >= self.max_retries:
@@ -380,6 +391,7 @@ class PolarClient:
         params: list[tuple[str, str]] | None,
         json: Any,
         stream: bool,
+        accept: str | None = None,
     ) -> requests.Response:
         if not getattr(_hooks, "off", False):
             self._run_hook()
@@ -391,7 +403,7 @@ class PolarClient:
                 self.base_url + path,
                 params=params,
                 json=json,
-                headers=self._headers,
+                headers=self._headers if accept is None else {**self._headers, "Accept": accept},
                 timeout=self.timeout,
                 stream=stream,
             )

@@ -7,8 +7,10 @@ cannot be mapped raises :class:`MappingError`, naming the object and the field.
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
@@ -95,9 +97,9 @@ class _Reader:
     def number(self, field: str, *, integer: bool = False) -> float:
         value = self.get(field, required=True)
         kinds = int if integer else (int, float)
-        if not isinstance(value, kinds) or isinstance(value, bool):
+        if not isinstance(value, kinds) or isinstance(value, bool) or not math.isfinite(value):
             raise self.fail(
-                f"'{field}' is not {'an integer' if integer else 'a number'}: {value!r}"
+                f"'{field}' is not {'an integer' if integer else 'a finite number'}: {value!r}"
             )
         return value
 
@@ -188,12 +190,18 @@ def meter_fields(payload: Any, *, customer_id: Any) -> JSON:
     return {
         "customer_meter_id": r.uuid("id"),
         "meter_id": r.uuid("meter_id"),
-        "consumed_units": float(r.number("consumed_units")),
-        "credited_units": int(r.number("credited_units")),
-        "balance": float(r.number("balance")),
+        "consumed_units": units(r.number("consumed_units")),
+        "credited_units": int(r.number("credited_units", integer=True)),
+        "balance": units(r.number("balance")),
         "created_at": r.datetime("created_at", required=True),
         "modified_at": r.datetime("modified_at"),
     }
+
+
+def units(value: float) -> Decimal:
+    """A meter quantity as an exact decimal: an integer stays whole (a float column would
+    turn 25 into 25.0 and lose precision past 2**53), a fraction keeps its digits."""
+    return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
 
 
 def state_rows(payload: Any) -> tuple[JSON, list[JSON], list[JSON], list[JSON]]:
@@ -222,7 +230,8 @@ def balance_fields(payload: Any, *, customer_id: Any = None) -> JSON:
     currency = payload.get("currency")
     if not isinstance(currency, str) or not currency:
         raise MappingError("balance", customer_id, f"'currency' is not a string: {currency!r}")
-    return {"balance": balance, "currency": currency.lower()}
+    # As sent: Polar's balance says "USD" where a subscription says "usd".
+    return {"balance": balance, "currency": currency}
 
 
 def user_external_id(user: Any, field: str = "pk") -> str:

@@ -6,6 +6,7 @@ Pure functions, used by :mod:`polar_sync.client` (the one module that speaks HTT
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -127,16 +128,46 @@ def _malformed(operation: str, what: str) -> PolarResponseError:
     return PolarResponseError(f"malformed response: {what}", operation=operation)
 
 
-def expect_customer(operation: str, body: Any) -> JSON:
+def expect_customer(
+    operation: str,
+    body: Any,
+    *,
+    customer_id: str | None = None,
+    external_id: str | None = None,
+) -> JSON:
+    """``body`` as a customer object; with ``customer_id`` or ``external_id``, it must be
+    the customer that was asked for (a server or proxy mixing up answers must not make
+    the mirror store one customer's data under another's key)."""
     if not isinstance(body, dict):
         raise _malformed(operation, f"expected a customer object, got {type(body).__name__}")
     if not isinstance(body.get("id"), str):
         raise _malformed(operation, "the customer has no string 'id'")
+    if customer_id is not None and not _same_id(body["id"], customer_id):
+        raise _malformed(operation, f"asked for customer {customer_id}, got {body['id']}")
+    if external_id is not None and body.get("external_id") != external_id:
+        raise _malformed(
+            operation,
+            f"asked for external ID {external_id!r}, got {body.get('external_id')!r}",
+        )
     return body
 
 
-def expect_state(operation: str, body: Any) -> JSON:
-    body = expect_customer(operation, body)
+def _same_id(got: str, asked: str) -> bool:
+    """UUIDs compare case-insensitively; anything else must match exactly."""
+    try:
+        return uuid.UUID(got) == uuid.UUID(asked)
+    except ValueError:
+        return got == asked
+
+
+def expect_state(
+    operation: str,
+    body: Any,
+    *,
+    customer_id: str | None = None,
+    external_id: str | None = None,
+) -> JSON:
+    body = expect_customer(operation, body, customer_id=customer_id, external_id=external_id)
     for key in ("active_subscriptions", "granted_benefits", "active_meters"):
         if not isinstance(body.get(key, []), list):
             raise _malformed(operation, f"'{key}' is not a list")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -12,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from polar_sync.models import Customer
+from polar_sync.models import Customer, StateMeter
 from tests.factories import make_balance, make_customer, make_state
 from tests.mirror_helpers import (
     BENEFIT,
@@ -228,3 +229,12 @@ def test_me_query_count_does_not_depend_on_the_mirror_size(api):
     with CaptureQueriesContext(connection) as many:
         assert api.get(ME).status_code == 200
     assert len(many) == len(few)
+
+
+def test_meter_units_are_served_as_polar_sent_them(staff_api):
+    customer = make_customer()
+    make_state(customer)
+    StateMeter.objects.filter(customer=customer).update(consumed_units=25, balance=Decimal("2.5"))
+    (meter,) = staff_api.get(detail(customer)).json()["state"]["active_meters"]
+    assert meter["consumed_units"] == 25 and type(meter["consumed_units"]) is int
+    assert meter["balance"] == 2.5

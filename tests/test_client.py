@@ -143,6 +143,56 @@ def test_export_returns_the_csv_text(client, polar_http):
     ]
 
 
+def test_export_asks_for_csv_not_json(client, polar_http):
+    # A strict server answers 406 to a CSV route asked for JSON only.
+    polar_http.get(f"{BASE_URL}/v1/customers/export", body="ID\r\n", content_type="text/csv")
+    client.export()
+    accept = polar_http.calls[0].request.headers["Accept"]
+    assert accept.split(",")[0].strip() == "text/csv"
+    assert "application/json" in accept  # error answers are JSON
+
+
+@pytest.mark.parametrize(
+    ("method_name", "http", "path", "fixture", "args"),
+    [
+        ("get", "GET", f"/v1/customers/{CID}", "customer", (CID,)),
+        ("update", "PATCH", f"/v1/customers/{CID}", "customer", (CID, {"name": "x"})),
+        ("get_state", "GET", f"/v1/customers/{CID}/state", "state", (CID,)),
+        ("get_external", "GET", "/v1/customers/external/usr_1337", "customer", ("usr_1337",)),
+        (
+            "update_external",
+            "PATCH",
+            "/v1/customers/external/usr_1337",
+            "customer",
+            ("usr_1337", {"name": "x"}),
+        ),
+        (
+            "get_state_external",
+            "GET",
+            "/v1/customers/external/usr_1337/state",
+            "state",
+            ("usr_1337",),
+        ),
+    ],
+)
+def test_an_answer_about_another_customer_is_refused(
+    client, polar_http, method_name, http, path, fixture, args
+):
+    other = {
+        **load_fixture(fixture),
+        "id": "0b6b2f0e-0000-4000-8000-000000000001",
+        "external_id": "usr_other",
+    }
+    polar_http.add(http, f"{BASE_URL}{path}", json=other)
+    with pytest.raises(PolarResponseError, match="asked for"):
+        getattr(client, method_name)(*args)
+
+
+def test_a_customer_id_in_another_case_is_the_same_customer(client, polar_http):
+    polar_http.get(f"{BASE_URL}/v1/customers/{CID.upper()}", json=load_fixture("customer"))
+    assert client.get(CID.upper())["id"] == CID
+
+
 def test_export_stream_yields_chunks(client, polar_http):
     polar_http.get(f"{BASE_URL}/v1/customers/export", body="a" * 10, content_type="text/csv")
     assert b"".join(client.export_stream(chunk_size=3)) == b"a" * 10
@@ -193,7 +243,8 @@ def test_deletes(client, polar_http, method_name, path, arg):
 
 
 def test_external_ids_are_percent_encoded_in_the_path(client, polar_http):
-    polar_http.get(f"{BASE_URL}/v1/customers/external/a%2Fb%20c", json=load_fixture("customer"))
+    customer = {**load_fixture("customer"), "external_id": "a/b c"}
+    polar_http.get(f"{BASE_URL}/v1/customers/external/a%2Fb%20c", json=customer)
     client.get_external("a/b c")
     assert urlsplit(polar_http.calls[0].request.url).path == "/v1/customers/external/a%2Fb%20c"
 

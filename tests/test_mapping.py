@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -71,6 +72,24 @@ def test_missing_created_at_is_reported():
         mapping.customer_fields(payload)
 
 
+def test_meter_units_are_exact_decimals():
+    payload = load_fixture("state")
+    meter = payload["active_meters"][0]
+    meter.update(consumed_units=2**60 + 1, balance=0.1, credited_units=7)
+    (row,) = mapping.state_rows(payload)[3]
+    assert row["consumed_units"] == Decimal(2**60 + 1)  # a float would round it
+    assert row["balance"] == Decimal("0.1")
+    assert row["credited_units"] == 7
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "5"])
+def test_meter_units_must_be_finite_numbers(bad):
+    payload = load_fixture("state")
+    payload["active_meters"][0]["balance"] = bad
+    with pytest.raises(MappingError, match="'balance' is not a finite number"):
+        mapping.state_rows(payload)
+
+
 def test_state_rows_carry_every_field_of_the_spec():
     customer, subs, grants, meters = mapping.state_rows(load_fixture("state"))
     assert customer["email"] == "ada@example.com"
@@ -122,7 +141,8 @@ def test_malformed_state_children_are_named():
 
 def test_balance_fields():
     assert mapping.balance_fields(load_fixture("balance")) == {"balance": 2500, "currency": "usd"}
-    assert mapping.balance_fields({"balance": -300, "currency": "EUR"})["currency"] == "eur"
+    # The currency is kept as Polar sends it (its balance says "USD").
+    assert mapping.balance_fields({"balance": -300, "currency": "EUR"})["currency"] == "EUR"
     for bad in (
         {"balance": 1.5, "currency": "usd"},
         {"balance": True, "currency": "usd"},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -20,10 +22,11 @@ from polar_sync.services import (
     customer_refresh,
     customer_state_apply,
     customers_pull,
+    customers_upsert,
     states_refresh,
 )
 from polar_sync.services.budget import Budget, budget_pause, budget_try_take
-from tests.conftest import load_fixture
+from tests.conftest import BASE_URL, load_fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -204,3 +207,15 @@ def test_a_refresh_that_crashes_is_recorded_failed_and_does_not_hold_the_lock(
 
     monkeypatch.undo()
     assert states_refresh().status == "succeeded"
+
+
+def test_a_state_answered_for_another_customer_is_not_stored(db, client, polar_http):
+    asked, other = load_fixture("customer"), load_fixture("state")
+    customers_upsert(payloads=[asked])
+    other["id"] = "0b6b2f0e-0000-4000-8000-000000000001"
+    polar_http.get(f"{BASE_URL}/v1/customers/{asked['id']}/state", json=other)
+    run = states_refresh(client=client)
+    assert (run.status, run.failed) == ("partial", 1)
+    assert "asked for customer" in run.error
+    assert not CustomerState.objects.exists()
+    assert set(Customer.objects.values_list("id", flat=True)) == {uuid.UUID(asked["id"])}

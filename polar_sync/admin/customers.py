@@ -19,6 +19,7 @@ from django.utils.timesince import timesince
 from .. import selectors, tasks
 from ..exceptions import PolarError
 from ..models import Customer, StateBenefitGrant, StateMeter, StateSubscription
+from ..models.customers import units_text
 from ..services.remote import customers_export_stream
 from . import actions, filters
 from .base import (
@@ -69,7 +70,15 @@ class BenefitGrantInline(ReadOnlyInline):
 class MeterInline(ReadOnlyInline):
     model = StateMeter
     verbose_name_plural = "active meters"
-    fields = readonly_fields = ("meter_id", "consumed_units", "credited_units", "balance")
+    fields = readonly_fields = ("meter_id", "consumed", "credited_units", "meter_balance")
+
+    @admin.display(description="consumed units")
+    def consumed(self, obj: StateMeter) -> str:
+        return units_text(obj.consumed_units)
+
+    @admin.display(description="balance")
+    def meter_balance(self, obj: StateMeter) -> str:
+        return units_text(obj.balance)
 
 
 class CustomerChangeList(ChangeList):

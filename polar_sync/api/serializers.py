@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -98,8 +99,17 @@ class BenefitGrantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class UnitsField(serializers.Field):
+    """A meter quantity as Polar sends it: a whole number as an integer, else a float."""
+
+    def to_representation(self, value: Decimal) -> int | float:
+        return int(value) if value == value.to_integral_value() else float(value)
+
+
 class MeterSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="customer_meter_id", read_only=True)
+    consumed_units = UnitsField(read_only=True)
+    balance = UnitsField(read_only=True)
 
     class Meta:
         model = StateMeter

@@ -7,6 +7,8 @@ belongs to Polar: rows are written by the services, not edited by hand.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -188,15 +190,24 @@ class StateBenefitGrant(models.Model):
         return f"{self.benefit_type} {self.benefit_id}"
 
 
+UNITS_DIGITS, UNITS_PLACES = 40, 12
+
+
+def units_text(value: Decimal | float) -> str:
+    """A meter quantity as Polar writes it: ``25``, ``2.5`` (no trailing zeros)."""
+    return f"{Decimal(str(value)).normalize():f}"
+
+
 class StateMeter(models.Model):
     """One of a customer's active meters (``CustomerStateMeter``)."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="active_meters")
     customer_meter_id = models.UUIDField(help_text="Polar's customer meter ID.")
     meter_id = models.UUIDField(db_index=True)
-    consumed_units = models.FloatField()
+    # Exact decimals, not floats: Polar's whole numbers stay whole (25, not 25.0).
+    consumed_units = models.DecimalField(max_digits=UNITS_DIGITS, decimal_places=UNITS_PLACES)
     credited_units = models.BigIntegerField()
-    balance = models.FloatField()
+    balance = models.DecimalField(max_digits=UNITS_DIGITS, decimal_places=UNITS_PLACES)
     created_at = models.DateTimeField()
     modified_at = models.DateTimeField(null=True, blank=True)
 
@@ -204,7 +215,7 @@ class StateMeter(models.Model):
         ordering = ("meter_id",)
 
     def __str__(self) -> str:
-        return f"meter {self.meter_id}: {self.balance}"
+        return f"meter {self.meter_id}: {units_text(self.balance)}"
 
 
 class CustomerBalance(models.Model):
