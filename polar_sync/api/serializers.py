@@ -99,6 +99,7 @@ class BenefitGrantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field({"type": "number"})
 class UnitsField(serializers.Field):
     """A meter quantity as Polar sends it: a whole number as an integer, else a float."""
 
