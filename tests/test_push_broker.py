@@ -110,9 +110,9 @@ def worker(live_polar, shared_database, redis_url, monkeypatch, tmp_path) -> Ite
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=output)
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
-    monkeypatch.setattr(current_app.conf, "task_always_eager", False)
-    monkeypatch.setattr(current_app.conf, "broker_url", redis_url)
-    monkeypatch.setattr(current_app.conf, "task_default_queue", queue)
+    monkeypatch.setitem(current_app.conf, "task_always_eager", False)
+    monkeypatch.setitem(current_app.conf, "broker_url", redis_url)
+    monkeypatch.setitem(current_app.conf, "task_default_queue", queue)
     try:
         yield queue
     finally:

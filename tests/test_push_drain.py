@@ -47,14 +47,14 @@ def broker(monkeypatch):
     class Broker:
         def url(self, url: str) -> None:
             monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
-            monkeypatch.setattr(current_app.conf, "broker_url", url)
+            monkeypatch.setitem(current_app.conf, "broker_url", url)
 
         def record(self) -> RecordingBroker:
             recorder = RecordingBroker()
             monkeypatch.setattr(current_app, "send_task", recorder)
             return recorder
 
-    monkeypatch.setattr(current_app.conf, "task_always_eager", False)
+    monkeypatch.setitem(current_app.conf, "task_always_eager", False)
     return Broker()
 
 
@@ -324,8 +324,8 @@ def test_the_periodic_drain_reaches_every_external_id_whatever_it_sorts_like(
 def test_with_no_broker_configured_the_push_runs_in_process(polar, broker, monkeypatch):
     """A project that never configured Celery: no amqp://localhost after every commit."""
     sent = broker.record()
-    monkeypatch.setattr(current_app.conf, "broker_url", None)
-    monkeypatch.setattr(current_app.conf, "broker_write_url", None)
+    monkeypatch.setitem(current_app.conf, "broker_url", None)
+    monkeypatch.setitem(current_app.conf, "broker_write_url", None)
     user = make_user()
     assert sent.sent == []
     assert polar_customer(polar, user.pk)["email"] == user.email
