@@ -1,71 +1,23 @@
-"""The bulk upsert: what it writes, what it leaves alone, and its value preparation.
-
-The behaviour tests run twice: through the database's own statement (CI runs
-them on SQLite and on PostgreSQL) and through the generic ``bulk_create`` path
-that other databases take.
-"""
+"""The page upsert: what it writes, what it leaves alone, and how it meets other writers."""
 
 from __future__ import annotations
 
-import uuid
+import threading
 from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from polar_sync.mapping import customer_fields
 from polar_sync.models import Customer
-from polar_sync.services import bulk
-from polar_sync.services.bulk import Lookup, UpsertPlan, Written
-from polar_sync.services.bulk_values import value_preparer
+from polar_sync.services import customers_upsert
+from polar_sync.services.bulk import UpsertPlan, Written
 from polar_sync.services.customers import COMPARED_FIELDS, WRITTEN_FIELDS
 from tests.factories import customer_payload
 
 pytestmark = pytest.mark.django_db
-
-SAMPLES = {
-    "UUIDField": [uuid.uuid4(), None],
-    "DateTimeField": [datetime(2025, 3, 1, 10, 0, 0, 123456, tzinfo=UTC), None],
-    "JSONField": [{"a": [1, "é", None, 0.5, True]}, ["x", "eu_vat"], {}, None],
-    "CharField": ["usr_1337", "", None],
-    "TextField": ["https://example.com/a.png", ""],
-    "BooleanField": [True, False],
-    "ForeignKey": [7, None],
-}
-
-
-def comparable(value):
-    # psycopg's Jsonb wrapper has no equality of its own: compare what it wraps.
-    return getattr(value, "obj", value)
-
-
-@pytest.mark.parametrize("name", WRITTEN_FIELDS)
-def test_each_written_field_is_prepared_as_django_prepares_it(name):
-    field = next(f for f in Customer._meta.concrete_fields if name in (f.name, f.attname))
-    fast = value_preparer(field, connection)
-    kind = "ForeignKey" if field.is_relation else field.get_internal_type()
-    samples = [v for v in SAMPLES[kind] if v is not None or field.null]
-    assert samples
-    for value in samples:
-        assert comparable(fast(value)) == comparable(field.get_db_prep_save(value, connection))
-
-
-def test_rows_written_by_the_upsert_read_back_as_written(path):
-    fields = customer_fields(customer_payload(billing_address=None, tax_id=["123", "us_ein"]))
-    row = {**fields, "synced_at": datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), "user_id": None}
-    plan = UpsertPlan(model=Customer, unique_field="id", fields=WRITTEN_FIELDS)
-    plan.write(plan.prepare([row]))
-    stored = Customer.objects.get(pk=fields["id"])
-    for name in WRITTEN_FIELDS:
-        assert getattr(stored, name) == row[name], name
-
-
-@pytest.fixture(params=["database", "generic"])
-def path(request, monkeypatch):
-    if request.param == "generic":
-        monkeypatch.setattr(bulk, "FAST_VENDORS", frozenset())
-    return request.param
 
 
 def _row(**overrides):
@@ -74,11 +26,27 @@ def _row(**overrides):
 
 
 def _upsert(rows, **options):
-    plan = UpsertPlan(model=Customer, unique_field="id", fields=WRITTEN_FIELDS)
-    return plan.write(plan.prepare(rows), distinct_on=COMPARED_FIELDS, **options)
+    plan = UpsertPlan(
+        model=Customer, unique_field="id", fields=WRITTEN_FIELDS, compared=COMPARED_FIELDS
+    )
+    with transaction.atomic():
+        return plan.write(rows, **options)
 
 
-def test_new_rows_are_created_and_changed_rows_updated_and_the_rest_left_alone(path):
+def writes(queries) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))]
+
+
+def test_rows_written_by_the_upsert_read_back_as_written():
+    fields = customer_fields(customer_payload(billing_address=None, tax_id=["123", "us_ein"]))
+    row = {**fields, "synced_at": datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), "user_id": None}
+    _upsert([row])
+    stored = Customer.objects.get(pk=fields["id"])
+    for name in WRITTEN_FIELDS:
+        assert getattr(stored, name) == row[name], name
+
+
+def test_new_rows_are_created_and_changed_rows_updated_and_the_rest_left_alone():
     a, b, c = _row(), _row(), _row()
     assert _upsert([a, b]) == Written(created=2, updated=0)
     synced = Customer.objects.get(pk=a["id"]).synced_at
@@ -93,7 +61,23 @@ def test_new_rows_are_created_and_changed_rows_updated_and_the_rest_left_alone(p
     assert Customer.objects.get(pk=a["id"]).synced_at == synced
 
 
-def test_each_compared_field_counts_as_a_change(path):
+def test_an_unchanged_page_runs_no_write_and_a_changed_row_is_the_only_one_written():
+    rows = [_row() for _ in range(5)]
+    _upsert(rows)
+    later = datetime(2025, 6, 1, tzinfo=UTC)
+    with CaptureQueriesContext(connection) as unchanged:
+        assert _upsert([{**r, "synced_at": later} for r in rows]) == Written()
+    assert writes(unchanged) == []
+
+    changed = {**rows[2], "raw": {**rows[2]["raw"], "locale": "fr"}, "synced_at": later}
+    with CaptureQueriesContext(connection) as one:
+        assert _upsert([*rows[:2], changed, *rows[3:]]) == Written(updated=1)
+    assert [s.split()[0].upper() for s in writes(one)] == ["UPDATE"]
+    synced = dict(Customer.objects.values_list("id", "synced_at"))
+    assert [synced[r["id"]] == later for r in rows] == [False, False, True, False, False]
+
+
+def test_each_compared_field_counts_as_a_change():
     user = get_user_model().objects.create_user("cmp")
     base = _row()
     _upsert([base])
@@ -110,18 +94,28 @@ def test_each_compared_field_counts_as_a_change(path):
         _upsert([base])
 
 
-def test_not_older_keeps_the_newer_stored_row(path):
+def test_not_older_keeps_the_newer_stored_row():
     row = _row(modified_at="2025-03-01T10:00:00Z")
     _upsert([row])
     older = {**_row(id=str(row["id"]), modified_at="2025-02-01T10:00:00Z"), "name": "Old"}
     assert _upsert([older], not_older="modified_at") == Written()
     assert Customer.objects.get(pk=row["id"]).name == row["name"]
+    assert _upsert([older]) == Written(updated=1)  # without not_older, older still wins
     newer = {**_row(id=str(row["id"]), modified_at="2025-04-01T10:00:00Z"), "name": "New"}
     assert _upsert([newer], not_older="modified_at") == Written(updated=1)
     assert Customer.objects.get(pk=row["id"]).name == "New"
 
 
-def test_a_taken_over_unique_value_is_freed_from_the_row_holding_it(path):
+def test_not_older_accepts_rows_without_a_date_on_either_side():
+    row = _row(modified_at=None)
+    _upsert([row])
+    dated = {**_row(id=str(row["id"]), modified_at="2025-02-01T10:00:00Z"), "name": "Dated"}
+    assert _upsert([dated], not_older="modified_at") == Written(updated=1)
+    undated = {**_row(id=str(row["id"]), modified_at=None), "name": "Undated"}
+    assert _upsert([undated], not_older="modified_at") == Written(updated=1)
+
+
+def test_a_taken_over_unique_value_is_freed_from_the_row_holding_it():
     holder, bystander = _row(external_id="u-7"), _row(external_id="u-8")
     _upsert([holder, bystander])
     newcomer = _row(external_id="u-7")
@@ -131,9 +125,9 @@ def test_a_taken_over_unique_value_is_freed_from_the_row_holding_it(path):
     assert Customer.objects.get(pk=bystander["id"]).external_id == "u-8"
 
 
-def test_without_take_over_a_clash_on_a_unique_value_is_an_error(path):
+def test_without_take_over_a_clash_on_a_unique_value_is_an_error():
     _upsert([_row(external_id="u-9")])
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError):
         _upsert([_row(external_id="u-9")])
 
 
@@ -145,56 +139,40 @@ def test_postgresql_leaves_unchanged_rows_untouched_not_even_locked():
         cursor.execute("SELECT xmax::text FROM polar_sync_customer WHERE id = %s", [row["id"]])
         before = cursor.fetchone()[0]
         assert _upsert([row]) == Written()
-        # ON CONFLICT ... DO UPDATE locks a conflicting row (setting its xmax, a write
-        # to its page) even when its WHERE skips the update: unchanged rows must not
-        # get that far.
         cursor.execute("SELECT xmax::text FROM polar_sync_customer WHERE id = %s", [row["id"]])
         assert cursor.fetchone()[0] == before == "0"
 
 
-def _plan():
-    return UpsertPlan(model=Customer, unique_field="id", fields=WRITTEN_FIELDS, late=["user_id"])
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs a second connection writing at once"
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_customer_inserted_by_another_writer_mid_page_is_written_on_the_retry():
+    """A webhook commits a customer between the page's read and its insert: the
+    insert fails on the primary key, and the retry finds the row and updates it."""
+    payloads = [customer_payload(name=f"P{i}") for i in range(3)]
+    webhook = dict(payloads[1], name="From the webhook")
+    inserts = []
+
+    def other_writer_first(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith("INSERT") and "polar_sync_customer" in sql:
+            inserts.append(sql)
+            if len(inserts) == 1:
+                thread = threading.Thread(target=_upsert_and_close, args=([webhook],))
+                thread.start()
+                thread.join(30)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(other_writer_first):
+        result = customers_upsert(payloads=payloads)
+    assert len(inserts) == 2  # ours, failing on the webhook's row, then ours again
+    assert (result.created, result.updated, result.unchanged) == (2, 1, 0)
+    names = set(Customer.objects.values_list("name", flat=True))
+    assert names == {"P0", "P1", "P2"}
 
 
-def test_a_late_column_is_filled_by_its_lookup_when_written(path, django_assert_num_queries):
-    alice, bob = (get_user_model().objects.create_user(n) for n in ("alice", "bob"))
-    rows = [_row(external_id="ext-a"), _row(external_id="ext-b"), _row(external_id=None)]
-    for row in rows:
-        del row["user_id"]  # not known when the page is prepared
-    plan = _plan()
-    with django_assert_num_queries(0):  # pure: may run in the prefetching thread
-        prepared = plan.prepare(rows)
-    users = {"ext-a": alice.pk, "ext-b": bob.pk}
-    assert plan.write(prepared, lookups={"user_id": Lookup("external_id", users)}) == Written(
-        created=3
-    )
-    linked = dict(Customer.objects.values_list("external_id", "user_id"))
-    assert linked == {"ext-a": alice.pk, "ext-b": bob.pk, None: None}
-
-    # A link that changes is a change, and only that row is rewritten.
-    users["ext-b"] = alice.pk
-    written = plan.write(
-        plan.prepare(rows),
-        lookups={"user_id": Lookup("external_id", users)},
-        distinct_on=COMPARED_FIELDS,
-    )
-    assert written == Written(updated=1)
-    assert Customer.objects.get(external_id="ext-b").user_id == alice.pk
-
-
-def test_write_refuses_lookups_that_do_not_match_the_plans_late_columns():
-    plan = _plan()
-    with pytest.raises(ValueError, match="user_id"):
-        plan.write(plan.prepare([_row()]))
-
-
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's parameter limit")
-def test_sqlite_splits_a_page_by_its_parameter_limit(monkeypatch):
-    # Room for two rows per statement: seven rows need four INSERTs, and the
-    # counts are summed over them.
-    monkeypatch.setattr(bulk, "sqlite_max_params", lambda connection: 2 * len(WRITTEN_FIELDS))
-    rows = [_row() for _ in range(7)]
-    assert _upsert(rows) == Written(created=7)
-    changed = [{**row, "raw": {**row["raw"], "name": "x"}} for row in rows[:5]]
-    assert _upsert(changed + rows[5:]) == Written(updated=5)
-    assert Customer.objects.count() == 7
+def _upsert_and_close(payloads):
+    try:
+        customers_upsert(payloads=payloads)
+    finally:
+        connections.close_all()

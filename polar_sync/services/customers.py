@@ -20,7 +20,7 @@ from ..exceptions import PolarError, PolarNotFoundError
 from ..mapping import CUSTOMER_FIELDS, MappingError, customer_fields
 from ..models import Customer, PushedPayload, SyncRun
 from .budget import budget_pause_on_rate_limit, budgeted_client
-from .bulk import Lookup, Prepared, UpsertPlan
+from .bulk import UpsertPlan
 from .runs import sync_run_crashed, sync_run_finish, sync_run_save_progress, sync_run_start
 
 logger = logging.getLogger("polar_sync.sync")
@@ -75,23 +75,23 @@ def users_by_external_id(external_ids: Iterable[str]) -> dict[str, Any]:
 
 @dataclass
 class CustomerPage:
-    """A page of Customer payloads mapped and prepared for writing, without I/O."""
+    """A page of Customer payloads mapped to rows, without I/O."""
 
     incoming: dict[uuid.UUID, dict[str, Any]]
     failures: list[MappingError]
-    prepared: Prepared
 
 
 def customers_plan() -> UpsertPlan:
-    """How customer rows are written; ``user_id`` is looked up at write time."""
-    return UpsertPlan(model=Customer, unique_field="id", fields=WRITTEN_FIELDS, late=["user_id"])
+    """How customer rows are written."""
+    return UpsertPlan(
+        model=Customer, unique_field="id", fields=WRITTEN_FIELDS, compared=COMPARED_FIELDS
+    )
 
 
 def customer_page_prepare(
     *, payloads: list[Any], plan: UpsertPlan, synced_at: datetime | None = None
 ) -> CustomerPage:
-    """Map a page of payloads and prepare their rows. Pure (no database access):
-    the pull runs it in the thread that prefetches the next page."""
+    """Map a page of payloads to rows. Pure (no database access)."""
     synced_at = synced_at or timezone.now()
     incoming: dict[uuid.UUID, dict[str, Any]] = {}
     failures: list[MappingError] = []
@@ -103,7 +103,7 @@ def customer_page_prepare(
             continue
         fields["synced_at"] = synced_at
         incoming[fields["id"]] = fields  # a page may repeat a row; the last one wins
-    return CustomerPage(incoming, failures, plan.prepare(list(incoming.values())))
+    return CustomerPage(incoming, failures)
 
 
 def customers_upsert(
@@ -128,7 +128,7 @@ def customers_upsert(
 def customer_page_write(
     *, page: CustomerPage, plan: UpsertPlan, skip_older: bool = False
 ) -> UpsertResult:
-    """Write a prepared page: link users by external ID, upsert, count."""
+    """Write a mapped page: link users by external ID, upsert, count."""
     result = UpsertResult(failures=list(page.failures), ids=list(page.incoming))
     for failure in page.failures:
         logger.warning("skipping a malformed customer: %s", failure)
@@ -137,13 +137,12 @@ def customer_page_write(
     users = users_by_external_id(
         {f["external_id"] for f in page.incoming.values() if f["external_id"]}
     )
+    rows = [{**f, "user_id": users.get(f["external_id"])} for f in page.incoming.values()]
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             with transaction.atomic():
                 written = plan.write(
-                    page.prepared,
-                    lookups={"user_id": Lookup("external_id", users)},
-                    distinct_on=COMPARED_FIELDS,
+                    rows,
                     not_older="modified_at" if skip_older else None,
                     # Polar frees a deleted customer's external ID and may give it to
                     # a new customer before this mirror has seen the deletion.
@@ -151,10 +150,9 @@ def customer_page_write(
                 )
             break
         except IntegrityError:
-            # Another transaction inserted some of these customers at the same time
-            # (a webhook during a pull). The upsert resolves conflicts on the id, but
-            # the external ID's unique index is checked as an insert: it fails once
-            # the other transaction commits, and then the retry updates its rows.
+            # Another transaction inserted some of these customers (or took one of
+            # their external IDs) between our read and our insert: a webhook during
+            # a pull. The retry reads again and finds its rows.
             if attempt == WRITE_ATTEMPTS:
                 raise
             logger.info("customer page met a concurrent insert; writing it again")
@@ -212,15 +210,9 @@ def customers_pull(
     # 128-bit ints, not UUID objects: half the memory on a 100,000-customer walk.
     seen: set[int] = set()
     plan = customers_plan()
-
-    def prepare(page: JSON) -> tuple[JSON, CustomerPage]:
-        return page, customer_page_prepare(payloads=page["items"], plan=plan)
-
     try:
-        # Prefetch: the next page travels, and is mapped and prepared, while
-        # this one is written.
-        pages = client.iter_pages(sorting=["created_at"], prefetch=True, transform=prepare)
-        for page, prepared in pages:
+        for page in client.iter_pages(sorting=["created_at"]):
+            prepared = customer_page_prepare(payloads=page["items"], plan=plan)
             run.pages += 1
             run.total_count = page["pagination"].get("total_count")
             if dry_run:
