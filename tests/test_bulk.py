@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from polar_sync.mapping import customer_fields
 from polar_sync.models import Customer
-from polar_sync.services import customers_upsert
+from polar_sync.services import bulk, customers_upsert
 from polar_sync.services.bulk import UpsertPlan, Written
 from polar_sync.services.customers import COMPARED_FIELDS, WRITTEN_FIELDS
 from tests.factories import customer_payload
@@ -33,11 +33,20 @@ def _upsert(rows, **options):
         return plan.write(rows, **options)
 
 
+@pytest.fixture(params=["database", "orm"])
+def path(request, monkeypatch):
+    """Each test runs through the database's own insert (PostgreSQL's JSON document)
+    and through ``bulk_create``, which every other database takes."""
+    if request.param == "orm":
+        monkeypatch.setattr(bulk.UpsertPlan, "_json_insert", property(lambda self: False))
+    return request.param
+
+
 def writes(queries) -> list[str]:
     return [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))]
 
 
-def test_rows_written_by_the_upsert_read_back_as_written():
+def test_rows_written_by_the_upsert_read_back_as_written(path):
     fields = customer_fields(customer_payload(billing_address=None, tax_id=["123", "us_ein"]))
     row = {**fields, "synced_at": datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), "user_id": None}
     _upsert([row])
@@ -46,7 +55,7 @@ def test_rows_written_by_the_upsert_read_back_as_written():
         assert getattr(stored, name) == row[name], name
 
 
-def test_new_rows_are_created_and_changed_rows_updated_and_the_rest_left_alone():
+def test_new_rows_are_created_and_changed_rows_updated_and_the_rest_left_alone(path):
     a, b, c = _row(), _row(), _row()
     assert _upsert([a, b]) == Written(created=2, updated=0)
     synced = Customer.objects.get(pk=a["id"]).synced_at
@@ -115,7 +124,7 @@ def test_not_older_accepts_rows_without_a_date_on_either_side():
     assert _upsert([undated], not_older="modified_at") == Written(updated=1)
 
 
-def test_a_taken_over_unique_value_is_freed_from_the_row_holding_it():
+def test_a_taken_over_unique_value_is_freed_from_the_row_holding_it(path):
     holder, bystander = _row(external_id="u-7"), _row(external_id="u-8")
     _upsert([holder, bystander])
     newcomer = _row(external_id="u-7")
@@ -125,7 +134,7 @@ def test_a_taken_over_unique_value_is_freed_from_the_row_holding_it():
     assert Customer.objects.get(pk=bystander["id"]).external_id == "u-8"
 
 
-def test_without_take_over_a_clash_on_a_unique_value_is_an_error():
+def test_without_take_over_a_clash_on_a_unique_value_is_an_error(path):
     _upsert([_row(external_id="u-9")])
     with pytest.raises(IntegrityError):
         _upsert([_row(external_id="u-9")])

@@ -9,17 +9,39 @@ A row inserted by another transaction between the SELECT and the INSERT (a
 webhook during a pull) makes the INSERT fail with ``IntegrityError``: the
 caller runs the write again in a new transaction, which then finds the row
 stored and compares it like any other.
+
+One database-specific step remains, because the pull's budget needs it: on
+PostgreSQL the new rows go in as one JSON document (see :func:`_insert_json`).
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import models
+from django.db import connections, models, router
 from django.db.models import Q
+
+# Field types whose values reach PostgreSQL intact through a JSON document.
+JSON_READY = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "BigIntegerField",
+        "BooleanField",
+        "CharField",
+        "DateTimeField",
+        "IntegerField",
+        "JSONField",
+        "SmallIntegerField",
+        "TextField",
+        "UUIDField",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -101,18 +123,73 @@ class UpsertPlan:
         if changed:
             manager.bulk_update(self._instances(changed), self.fields)
         if new:
-            manager.bulk_create(self._instances(new))
+            if self._json_insert:
+                _insert_json(self.model, [self._complete(row) for row in new])
+            else:
+                manager.bulk_create(self._instances(new))
         return Written(created=len(new), updated=len(changed))
+
+    @property
+    def _json_insert(self) -> bool:
+        connection = connections[router.db_for_write(self.model)]
+        return connection.vendor == "postgresql" and all(
+            _json_ready(f) for f in self.model._meta.concrete_fields
+        )
+
+    def _complete(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` with a value for each column: its own, else the field's default."""
+        fields = self.model._meta.concrete_fields
+        return {f.attname: row[f.attname] if f.attname in row else f.get_default() for f in fields}
 
     def _instances(self, rows: list[dict[str, Any]]) -> list[models.Model]:
         # Values by position, in field order: Model.__init__ takes them in half the
         # time it takes keywords (9 against 17 us a customer).
-        fields = self.model._meta.concrete_fields
-        return [
-            self.model(*[row[f.attname] if f.attname in row else f.get_default() for f in fields])
-            for row in rows
-        ]
+        return [self.model(*self._complete(row).values()) for row in rows]
 
 
 def _older(value: datetime | None, stored: datetime | None) -> bool:
     return value is not None and stored is not None and value < stored
+
+
+def _json_ready(field: models.Field) -> bool:
+    target = field.target_field if field.is_relation else field
+    kind = target.get_internal_type()
+    return kind in JSON_READY and not (kind == "JSONField" and target.encoder is not None)
+
+
+def _json_value(value: Any) -> Any:
+    """What ``json.dumps`` cannot write, as PostgreSQL reads it back."""
+    if isinstance(value, datetime):
+        return value.isoformat()  # with its offset
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} cannot go into a JSON document of rows")
+
+
+def _insert_json(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
+    """Insert complete rows on PostgreSQL as one JSON parameter, expanded by
+    ``json_populate_recordset`` into the table's own row type.
+
+    What it buys, measured with benchmarks/bench_pull.py (10,000 customers, the
+    same machine and load, alternating runs): a first pull at 2,650 customers/s
+    against 950 with ``bulk_create``, which compiles every value through the
+    generic insert compiler and has psycopg quote 1,800 of them into the SQL
+    text of each page. The statement is a plain INSERT: a row inserted
+    concurrently still raises ``IntegrityError``.
+    """
+    connection = connections[router.db_for_write(model)]
+    quote, fields = connection.ops.quote_name, model._meta.concrete_fields
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in fields)
+    document = json.dumps(
+        [{f.column: row[f.attname] for f in fields} for row in rows],
+        default=_json_value,
+        ensure_ascii=False,
+    )
+    # Only quoted identifiers from the model go into the SQL; the rows are a parameter.
+    sql = (
+        f"INSERT INTO {table} ({columns}) "  # noqa: S608
+        f"SELECT {columns} FROM json_populate_recordset(NULL::{table}, %s::json)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [document])
