@@ -2,7 +2,6 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import polar_sync.models.customers
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -34,7 +33,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(help_text='When Polar created the customer.')),
                 ('modified_at', models.DateTimeField(blank=True, null=True)),
                 ('deleted_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('raw', polar_sync.models.customers.PayloadField(default=dict, help_text='The whole payload, as Polar sent it.')),
+                ('raw', models.JSONField(default=dict, help_text='The whole payload, as Polar sent it.')),
                 ('synced_at', models.DateTimeField(help_text='When this row was last written from Polar.')),
                 ('user', models.ForeignKey(blank=True, help_text='The local user whose external ID this customer carries.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='polar_customers', to=settings.AUTH_USER_MODEL)),
             ],

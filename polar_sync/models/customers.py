@@ -8,32 +8,11 @@ belongs to Polar: rows are written by the services, not edited by hand.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
-
-
-class PayloadField(models.JSONField):
-    """A JSONField for whole API payloads, inserted as plain VALUES.
-
-    On PostgreSQL, Django 5.2 bulk-inserts through ``UNNEST`` of arrays unless a
-    field defines ``get_placeholder``; with psycopg's client-side binding that
-    quotes every JSON document into an array literal in Python, which made a
-    page of 100 customers several times slower to write than to fetch.
-    """
-
-    def get_placeholder_sql(self, value: Any, compiler: Any, connection: Any) -> tuple[str, list]:
-        # Django 6.1 and later.
-        if hasattr(value, "as_sql"):
-            return compiler.compile(value)
-        return "%s", [value]
-
-    def get_placeholder(self, value: object, compiler: object, connection: object) -> str:
-        # Django 5.2 and 6.0, which do not know get_placeholder_sql.
-        return "%s"
 
 
 class CustomerQuerySet(models.QuerySet["Customer"]):
@@ -77,7 +56,7 @@ class Customer(models.Model):
     created_at = models.DateTimeField(help_text="When Polar created the customer.")
     modified_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
-    raw = PayloadField(default=dict, help_text="The whole payload, as Polar sent it.")
+    raw = models.JSONField(default=dict, help_text="The whole payload, as Polar sent it.")
     synced_at = models.DateTimeField(help_text="When this row was last written from Polar.")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
