@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -150,17 +151,58 @@ class PolarClient:
         return wire.expect_list(body)
 
     def iter_pages(
-        self, *, start_page: int = 1, limit: int | None = None, **filters: Any
-    ) -> Iterator[JSON]:
-        """Every page from ``start_page`` on, as returned by :meth:`list`."""
+        self,
+        *,
+        start_page: int = 1,
+        limit: int | None = None,
+        prefetch: bool = False,
+        transform: Callable[[JSON], Any] | None = None,
+        **filters: Any,
+    ) -> Iterator[Any]:
+        """Every page from ``start_page`` on, as returned by :meth:`list`.
+
+        With ``prefetch``, the next page is fetched in a background thread while
+        the caller works on the current one, so that writing a page and waiting
+        for the network overlap. ``before_request`` is then still called in the
+        caller's thread, once per page, before that page is asked for. With
+        ``transform``, ``transform(page)`` is yielded instead of the page, and
+        computed in that thread too: pure work on the next page (mapping it,
+        say) overlaps with the caller's work on the current one.
+        """
         limit = limit or self.page_size
-        page = start_page
-        while True:
+        transform = transform or _same
+
+        def fetch(page: int) -> tuple[JSON, Any]:
             result = self.list(page=page, limit=limit, **filters)
-            yield result
-            if wire.is_last_page(result, page):
-                return
-            page += 1
+            return result, transform(result)
+
+        if not prefetch:
+            page = start_page
+            while True:
+                result, transformed = fetch(page)
+                yield transformed
+                if wire.is_last_page(result, page):
+                    return
+                page += 1
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="polar-prefetch") as pool:
+
+            def prefetch_page(page: int) -> tuple[JSON, Any]:
+                _hooks.off = True  # the caller's thread ran the hook for this page
+                return fetch(page)
+
+            page = start_page
+            self._run_hook()
+            pending = pool.submit(prefetch_page, page)
+            while True:
+                result, transformed = pending.result()
+                last = wire.is_last_page(result, page)
+                if not last:
+                    self._run_hook()
+                    pending = pool.submit(prefetch_page, page + 1)
+                yield transformed
+                if last:
+                    return
+                page += 1
 
     def iter_customers(self, **filters: Any) -> Iterator[JSON]:
         """Every customer matching ``filters``, walking all pages."""
@@ -351,8 +393,8 @@ class PolarClient:
         stream: bool,
         accept: str | None = None,
     ) -> requests.Response:
-        if self.before_request is not None:
-            self.before_request()
+        if not getattr(_hooks, "off", False):
+            self._run_hook()
         self.request_count += 1
         started = time.monotonic()
         try:
@@ -389,6 +431,10 @@ class PolarClient:
         finally:
             response.close()
 
+    def _run_hook(self) -> None:
+        if self.before_request is not None:
+            self.before_request()
+
     def _backoff(self, operation: str, attempt: int, exc: PolarError) -> None:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
@@ -409,6 +455,10 @@ class PolarClient:
 
 # ---------------------------------------------------------------------------
 # helpers
+
+
+# Set in a prefetch thread: its requests' hook already ran in the caller's thread.
+_hooks = threading.local()
 
 
 def _json_or_none(response: requests.Response) -> Any:
@@ -444,3 +494,7 @@ def get_client() -> PolarClient:
     client = PolarClient.from_settings()
     _local.client = (conf, client)
     return client
+
+
+def _same(value: Any) -> Any:
+    return value

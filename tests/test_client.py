@@ -90,12 +90,15 @@ def test_iter_customers_walks_every_page_until_max_page(client, polar_http):
     assert all(dict(query_of(call))["limit"] == "100" for call in polar_http.calls)
 
 
-def test_iter_pages_runs_the_hook_once_per_page_before_asking(polar_http):
-    hooks: list[int] = []
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_iter_pages_yields_each_page_transformed_in_the_fetching_thread(polar_http, prefetch):
+    import threading
+
+    hooks: list[str] = []
     client = PolarClient(
         access_token=TOKEN,
         server=BASE_URL,
-        before_request=lambda: hooks.append(len(polar_http.calls)),
+        before_request=lambda: hooks.append(threading.current_thread().name),
     )
     items = [
         dict(load_fixture("customer"), id=f"00000000-0000-4000-8000-00000000000{i}")
@@ -103,12 +106,19 @@ def test_iter_pages_runs_the_hook_once_per_page_before_asking(polar_http):
     ]
     polar_http.get(CUSTOMERS, json=page(items[:2], 3, 2))
     polar_http.get(CUSTOMERS, json=page(items[2:], 3, 2))
-    out = list(client.iter_pages())
-    assert [[c["id"] for c in p["items"]] for p in out] == [
-        [i["id"] for i in items[:2]],
-        [items[2]["id"]],
-    ]
-    assert hooks == [0, 1]  # once per page, before its request
+
+    def transform(result):
+        return threading.current_thread().name, [c["id"] for c in result["items"]]
+
+    out = list(client.iter_pages(prefetch=prefetch, transform=transform))
+    assert [ids for _thread, ids in out] == [[i["id"] for i in items[:2]], [items[2]["id"]]]
+    caller = threading.current_thread().name
+    threads = {thread for thread, _ids in out}
+    if prefetch:
+        assert threads and all(t.startswith("polar-prefetch") for t in threads)
+    else:
+        assert threads == {caller}
+    assert hooks == [caller, caller]  # once per page, always in the caller's thread
 
 
 def test_iter_customers_stops_on_an_empty_page(client, polar_http):
