@@ -57,8 +57,8 @@ class UpsertPlan:
 
     Rows are dicts keyed by field attname, matched on ``unique_field``; every
     field in ``fields`` is written. A stored row is rewritten only when one of
-    ``compared`` differs from the incoming row (every field when empty).
-    Callers run :meth:`write` inside ``transaction.atomic``.
+    ``compared`` differs from the incoming row. Callers run :meth:`write`
+    inside ``transaction.atomic``.
     """
 
     def __init__(
@@ -67,12 +67,12 @@ class UpsertPlan:
         model: type[models.Model],
         unique_field: str,
         fields: Sequence[str],
-        compared: Sequence[str] = (),
+        compared: Sequence[str],
     ) -> None:
         self.model = model
         self.key = unique_field
         self.fields = [f for f in fields if f != unique_field]
-        self.compared = tuple(compared) or tuple(self.fields)
+        self.compared = tuple(compared)
 
     def write(
         self,
@@ -93,7 +93,7 @@ class UpsertPlan:
         incoming = {row[self.key]: row for row in rows}  # a repeated row: the last wins
         if not incoming:
             return Written()
-        manager = self.model._default_manager
+        manager = self.model._default_manager.db_manager(router.db_for_write(self.model))
         condition = Q(**{f"{self.key}__in": list(incoming)})
         if takes_over:
             taken = {row[takes_over] for row in rows if row[takes_over] is not None}
