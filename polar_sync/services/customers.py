@@ -218,8 +218,8 @@ def customers_pull(
     try:
         # Prefetch: the next page travels, and is mapped, while this one is
         # written. With Polar's latency this is what keeps a pull near the fetch
-        # floor (bench_pull.py --latency 0.05: 1.1-1.4x the floor's time with it,
-        # 1.4-1.75x without); with no latency it changes nothing measurable.
+        # floor (bench_pull.py --latency 0.05: 1.2x the floor's time with it,
+        # 1.6-1.8x without); with no latency it changes nothing measurable.
         pages = client.iter_pages(sorting=["created_at"], prefetch=True, transform=prepare)
         for page, prepared in pages:
             run.pages += 1
