@@ -182,7 +182,7 @@ def _user_fields_errors(names: tuple[str, ...]) -> list[CheckMessage]:
     """USER_FIELDS must name concrete fields of the user model."""
     from django.contrib.auth import get_user_model
 
-    from .services.user_snapshot import user_field_attname
+    from .services.push import user_field_attname
 
     model = get_user_model()
     bad = [name for name in names if user_field_attname(model=model, name=name) is None]

@@ -4,8 +4,13 @@ Doors (tasks, receivers, admin, views, commands) call these and decide nothing.
 """
 
 from .customers import customer_upsert, customers_mark_deleted, customers_pull, customers_upsert
-from .push import customer_push, outbox_drain, user_change_record, user_deletion_record
-from .push_reconcile import users_reconcile
+from .push import (
+    customer_push,
+    outbox_drain,
+    user_change_record,
+    user_deletion_record,
+    users_reconcile,
+)
 from .states import (
     balance_endpoint_missing,
     balances_refresh,

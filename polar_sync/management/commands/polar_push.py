@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from polar_sync.services import push, push_reconcile
+from polar_sync.services import push
 
 FAILURES_SHOWN = 20
 
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         if options["reconcile"]:
             if options["user"]:
                 raise CommandError("--reconcile and --user cannot be combined.")
-            reconciled = push_reconcile.users_reconcile(enqueue=False)
+            reconciled = push.users_reconcile(enqueue=False)
             self.stdout.write(
                 f"Reconciled {reconciled.checked} user(s): {reconciled.queued} queued, "
                 f"{reconciled.skipped} excluded by USER_FILTER."
