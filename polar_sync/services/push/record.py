@@ -267,14 +267,14 @@ def _read(*, user: Any, using: str, external_id: str, fresh: bool) -> tuple[Any,
 
 
 def _sources(external_id: str) -> dict[str, tuple[QuerySet[Any], str]]:
-    waiting = PushOutbox.objects.filter(external_id=external_id)
+    waiting = PushOutbox.objects.filter(external_id=external_id).order_by()
     return {
         "polar_sync_action": (waiting, "action"),
         "polar_sync_payload": (waiting, "payload"),
         "polar_sync_delete_first": (waiting, "delete_first"),
         "polar_sync_pushed": (PushedPayload.objects.filter(external_id=external_id), "payload"),
         "polar_sync_mirrored": (
-            Customer.objects.filter(external_id=external_id, deleted_at__isnull=True),
+            Customer.objects.filter(external_id=external_id, deleted_at__isnull=True).order_by(),
             "raw",
         ),
     }
