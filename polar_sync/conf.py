@@ -52,12 +52,13 @@ class PolarSyncSettings:
     DELETE_CUSTOMER_ON_USER_DELETE: bool = True
     USER_PAYLOAD: str = "polar_sync.mapping.user_payload"
     USER_FILTER: str | None = None  # dotted path of ``f(user) -> bool``; None: every user
-    # The user model fields USER_PAYLOAD and USER_FILTER read. A save that changes
-    # none of them since the user was loaded (a login's last_login...) then costs no
-    # query. None: worked out for the default payload and no filter; (): never assume,
-    # always compare the payload with the database.
+    # The user model fields USER_PAYLOAD and USER_FILTER read. A save(update_fields=...)
+    # that names none of them (a login's last_login...) then costs no query. None:
+    # worked out for the default payload and no filter; (): compare every save.
     USER_FIELDS: tuple[str, ...] | None = None
-    ENQUEUE_TIMEOUT: float = 1.0  # seconds the broker may take before a push waits for the drain
+    # Seconds a push may hold up the request that saved the user: the broker taking the
+    # task, or with no broker the in-process push's one request to Polar.
+    ENQUEUE_TIMEOUT: float = 1.0
     # REST API
     API_PERMISSION_CLASS: str = "rest_framework.permissions.IsAdminUser"
     # Webhooks
