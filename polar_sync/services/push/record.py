@@ -59,7 +59,9 @@ def user_change_record(
     """Queue the saved user's payload if Polar may not have it; True when a row was written.
 
     The row is drained after the transaction commits. A user ``USER_FILTER`` excludes
-    is not pushed, and an upsert of theirs still waiting is dropped.
+    is not pushed, and an upsert of theirs still waiting is dropped. ``created`` is
+    accepted from ``post_save`` but changes nothing: a new user may take over the
+    external ID of one whose delete still waits, so it is read like any save.
     """
     conf = polar_settings()
     if not conf.PUSH_ENABLED:
