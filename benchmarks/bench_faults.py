@@ -4,12 +4,14 @@
     .venv/bin/python benchmarks/bench_faults.py --postgres postgres://polar:polar@127.0.0.1:5432/postgres
 
 Starts the local Polar server in this process with ``--customers`` customers and
-measures a clean pull (fail rate 0, fresh database). Then, on a fresh database,
-sets the fail rate (500/502/503 answers drawn from an RNG seeded by ``--seed``)
-and runs ``customers_pull`` again and again, as a scheduler would, until one run
-finishes (succeeded or partial), at most ``--max-runs`` times. Between runs the
-server deletes ``--churn`` customers at random positions and adds as many (so
-page numbers shift under a resumed walk); ``--churn 0`` turns that off.
+measures a clean pull (fail rate 0, fresh database). Then it sets the fail rate
+(500/502/503 answers drawn from an RNG seeded by ``--seed``) and runs
+``customers_pull`` again and again, as a scheduler would, until one run finishes
+(succeeded or partial), at most ``--max-runs`` times: on the mirror the clean
+pull wrote (a scheduled pull), or with ``--empty-mirror`` on a fresh database.
+Before each run the server deletes ``--churn`` customers at random positions
+and adds as many (so page numbers shift under a resumed walk, and deletions are
+there to detect); ``--churn 0`` turns that off.
 
 Prints each run, then: runs, total requests (every HTTP attempt the client sent,
 its own retries included), the ratio to the clean pull's requests, and the
@@ -105,6 +107,9 @@ def main() -> None:
     parser.add_argument(
         "--churn", type=int, default=2, help="customers deleted and added between runs (0: none)"
     )
+    parser.add_argument(
+        "--empty-mirror", action="store_true", help="start the faulty runs on a fresh database"
+    )
     parser.add_argument("--postgres", default="", help="PostgreSQL server URL ('' for SQLite)")
     parser.add_argument("--verbose", action="store_true", help="print every run")
     args = parser.parse_args()
@@ -128,19 +133,22 @@ def main() -> None:
     finished = (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL)
     try:
         print(f"== {args.customers:,} customers, fail rate {args.fail_rate}, seed {args.seed}")
-        print(f"   churn {args.churn} deleted + {args.churn} added between runs; {label}")
+        mirror = "an empty mirror" if args.empty_mirror else "the mirror of a clean pull"
+        print(f"   churn {args.churn} deleted + {args.churn} added before each run; {label}")
+        print(f"   the faulty runs start on {mirror}")
         started = time.perf_counter()
         clean = customers_pull()
         assert clean is not None and clean.status in finished, clean and clean.error
         print(f"clean pull: {clean.pages} pages, {clean.requests} requests")
 
-        fresh_database()
+        if args.empty_mirror:
+            fresh_database()
         server.faults = Faults(fail_rate=args.fail_rate, seed=args.seed)
         rng = random.Random(args.seed)
         runs = requests = 0
         done = None
         while runs < args.max_runs:
-            if runs and args.churn:
+            if args.churn:
                 churn(server, rng, args.churn)
             run = customers_pull()
             assert run is not None, "another run holds the lock"
