@@ -65,6 +65,15 @@ def check_polar_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                 id="polar_sync.E005",
             )
         )
+    if conf.PULL_CHECKPOINT_MAX_AGE <= 0:
+        messages.append(
+            Error(
+                f"POLAR_SYNC['PULL_CHECKPOINT_MAX_AGE'] is {conf.PULL_CHECKPOINT_MAX_AGE}: "
+                "every checkpoint would be stale, so a failed pull could never be resumed.",
+                hint="Give seconds > 0; leave it unset for 86400 (a day).",
+                id="polar_sync.E010",
+            )
+        )
     if base_url and base_url.startswith("http://") and not is_loopback_url(base_url):
         messages.append(
             Warning(

@@ -44,6 +44,9 @@ class PolarSyncSettings:
     STATE_REFRESH_INTERVAL: float = 3600.0  # seconds before a state counts as stale
     BALANCE_REFRESH_INTERVAL: float = 3600.0
     LOCK_TIMEOUT: float = 3600.0  # a running sync older than this is presumed dead
+    # Seconds a failed pull's checkpoint may be continued, counted from the walk's
+    # first page; an older one is dropped and the next pull walks from page 1.
+    PULL_CHECKPOINT_MAX_AGE: float = 86400.0
     # The user model field whose value (as a string) is the customer's external ID
     # in Polar: how customers are linked to local users, both ways.
     USER_EXTERNAL_ID_FIELD: str = "pk"
