@@ -162,5 +162,7 @@ class Command(BaseCommand):
         for row in rows:
             self.stdout.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
         for run in runs:
+            if run.resumed_display:
+                self.stdout.write(f"{run.kind}: {run.resumed_display} (a failed run left it)")
             if run.failed and run.error:
                 self.stdout.write(self.style.WARNING(f"{run.kind}: {run.error}"))
