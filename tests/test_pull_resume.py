@@ -240,3 +240,19 @@ def test_the_command_says_a_run_resumed(live_polar, monkeypatch, capsys):
 def test_a_checkpoint_age_of_zero_is_a_configuration_error(polar_conf):
     polar_conf(PULL_CHECKPOINT_MAX_AGE=0)
     assert [m.id for m in check_polar_settings()] == ["polar_sync.E010"]
+
+
+def test_the_progress_of_a_resumed_run_counts_the_pages_read_before():
+    from io import StringIO
+
+    from django.core.management.base import OutputWrapper
+
+    from polar_sync.management.commands.polar_sync import Progress
+
+    progress = Progress(OutputWrapper(StringIO()), "customers", "customers")
+    run = SyncRun(
+        kind="customers", resumed_from_page=3, pages=3, created=150, unchanged=100, total_count=450
+    )
+    assert "450/450 customers" in progress.line(run)
+    run.resumed_from_page = None
+    assert "250/450 customers" in progress.line(run)

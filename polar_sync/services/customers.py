@@ -319,6 +319,7 @@ def _confirm_deletions(*, client: PolarClient, run: SyncRun, checkpoint: SyncChe
                 # Still there: the page walk skipped it (a row moved between pages).
                 customers_upsert(payloads=[payload])
             confirmed += 1
+            sync_run_save_progress(run=run)  # the heartbeat: 500 GETs can take minutes
     finally:
         # What was confirmed stays confirmed, even when the next GET failed.
         run.deleted += customers_mark_deleted(ids=gone)

@@ -43,9 +43,12 @@ class Progress:
         self.stream.flush()
 
     def line(self, run: SyncRun) -> str:
-        done = run.created + run.updated + run.unchanged + run.deleted + run.failed
+        work = run.created + run.updated + run.unchanged + run.deleted + run.failed
+        done = work
+        if run.resumed_from_page:  # the pages before it were read by earlier runs
+            done += (run.resumed_from_page - 1) * polar_settings().PAGE_SIZE
         elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = done / elapsed
+        rate = work / elapsed
         total = run.total_count or 0
         parts = [f"{self.label}:"]
         if total:
