@@ -256,3 +256,28 @@ def test_the_progress_of_a_resumed_run_counts_the_pages_read_before():
     assert "450/450 customers" in progress.line(run)
     run.resumed_from_page = None
     assert "250/450 customers" in progress.line(run)
+
+
+def test_a_run_that_crashes_keeps_the_pages_it_wrote(live_polar, monkeypatch):
+    from polar_sync.services import customers as module
+
+    live_polar.store.seed(450, seed=16)
+    original = module.customer_page_write
+    written = []
+
+    def write_then_crash(**kwargs):
+        if len(written) == 3:
+            raise RuntimeError("the database went away")
+        written.append(True)
+        return original(**kwargs)
+
+    monkeypatch.setattr(module, "customer_page_write", write_then_crash)
+    with pytest.raises(RuntimeError):
+        customers_pull()
+    assert SyncRun.objects.get().status == "failed"
+    assert SyncCheckpoint.objects.get().next_page == 4
+
+    heal(monkeypatch, live_polar)
+    run = customers_pull()
+    assert run.status == "succeeded" and run.resumed_from_page == 3
+    assert pages_served(live_polar) == [3, 4, 5]

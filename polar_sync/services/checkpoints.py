@@ -29,6 +29,7 @@ nothing, so a walk a real run left is still there for the next real run.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -82,13 +83,43 @@ def checkpoint_start_page(checkpoint: SyncCheckpoint) -> int:
     return max(1, checkpoint.next_page - 1)
 
 
-def checkpoint_page_done(*, checkpoint: SyncCheckpoint, page: int, ids: list[uuid.UUID]) -> None:
-    """Record that ``page`` is written and held ``ids``."""
-    checkpoint.next_page = max(checkpoint.next_page, page + 1)
-    checkpoint.updated_at = timezone.now()
-    with transaction.atomic():
-        SyncCheckpointPage.objects.create(checkpoint=checkpoint, page=page, ids=ids_pack(ids))
-        checkpoint.save(update_fields=["next_page", "updated_at"])
+class CheckpointWriter:
+    """Adds the pages a walk wrote to its checkpoint, a few at a time.
+
+    A page is recorded at most ``every`` seconds after its own commit, and always
+    by :meth:`flush`, which the walk calls however it ends: a worker killed in
+    between loses those seconds of pages, which the next run reads again.
+    Recording every page on its own would cost a durable commit per page (about
+    10 ms on PostgreSQL, even for a page that changed nothing).
+    """
+
+    def __init__(self, checkpoint: SyncCheckpoint, every: float = 2.0) -> None:
+        self.checkpoint = checkpoint
+        self.every = every
+        self.pending: list[tuple[int, list[uuid.UUID]]] = []
+        self.saved_at = time.monotonic()
+
+    def add(self, *, page: int, ids: list[uuid.UUID]) -> None:
+        """``page`` is written (committed) and held ``ids``."""
+        self.pending.append((page, ids))
+        if time.monotonic() - self.saved_at >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        checkpoint = self.checkpoint
+        rows = [
+            SyncCheckpointPage(checkpoint=checkpoint, page=page, ids=ids_pack(ids))
+            for page, ids in self.pending
+        ]
+        with transaction.atomic():
+            SyncCheckpointPage.objects.bulk_create(rows)
+            checkpoint.next_page = max(checkpoint.next_page, *(r.page + 1 for r in rows))
+            checkpoint.updated_at = timezone.now()
+            checkpoint.save(update_fields=["next_page", "updated_at"])
+        self.pending.clear()
+        self.saved_at = time.monotonic()
 
 
 def checkpoint_walk_done(*, checkpoint: SyncCheckpoint) -> None:

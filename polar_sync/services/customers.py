@@ -22,11 +22,11 @@ from ..models import Customer, PushedPayload, SyncCheckpoint, SyncRun
 from .budget import budget_pause_on_rate_limit, budgeted_client
 from .bulk import Lookup, Prepared, UpsertPlan
 from .checkpoints import (
+    CheckpointWriter,
     checkpoint_candidates,
     checkpoint_confirmed,
     checkpoint_left,
     checkpoint_open,
-    checkpoint_page_done,
     checkpoint_start_page,
     checkpoint_walk_done,
 )
@@ -269,27 +269,33 @@ def _walk(
     def prepare(page: JSON) -> tuple[JSON, CustomerPage]:
         return page, customer_page_prepare(payloads=page["items"], plan=plan)
 
+    writer = CheckpointWriter(checkpoint) if checkpoint is not None else None
     # Prefetch: the next page travels, and is mapped and prepared, while this one is written.
     pages = client.iter_pages(start_page=start, sorting=[SORTING], prefetch=True, transform=prepare)
-    for number, (page, prepared) in enumerate(pages, start=start):
-        run.pages += 1
-        run.total_count = page["pagination"].get("total_count")
-        if checkpoint is None:  # a dry run
-            result = UpsertResult(unchanged=len(prepared.incoming))
-            result.failures = list(prepared.failures)
-        else:
-            result = customer_page_write(page=prepared, plan=plan)
-            checkpoint_page_done(checkpoint=checkpoint, page=number, ids=result.ids)
-        run.created += result.created
-        run.updated += result.updated
-        run.unchanged += result.unchanged
-        run.failed += len(result.failures)
-        if result.failures:
-            run.error = "\n".join(str(f) for f in result.failures[-20:])
-        run.requests = client.request_count - sent_before
-        sync_run_save_progress(run=run)
-        if progress:
-            progress(run)
+    try:
+        for number, (page, prepared) in enumerate(pages, start=start):
+            run.pages += 1
+            run.total_count = page["pagination"].get("total_count")
+            if writer is None:  # a dry run
+                result = UpsertResult(unchanged=len(prepared.incoming))
+                result.failures = list(prepared.failures)
+            else:
+                result = customer_page_write(page=prepared, plan=plan)
+                writer.add(page=number, ids=result.ids)
+            run.created += result.created
+            run.updated += result.updated
+            run.unchanged += result.unchanged
+            run.failed += len(result.failures)
+            if result.failures:
+                run.error = "\n".join(str(f) for f in result.failures[-20:])
+            run.requests = client.request_count - sent_before
+            sync_run_save_progress(run=run)
+            if progress:
+                progress(run)
+    finally:
+        pages.close()  # waits for a page being prefetched: nothing outlives the run
+        if writer is not None:
+            writer.flush()  # however the walk ends, the next run starts from here
     if checkpoint is not None:
         checkpoint_walk_done(checkpoint=checkpoint)
 
