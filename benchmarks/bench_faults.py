@@ -111,6 +111,9 @@ def main() -> None:
         "--empty-mirror", action="store_true", help="start the faulty runs on a fresh database"
     )
     parser.add_argument("--postgres", default="", help="PostgreSQL server URL ('' for SQLite)")
+    parser.add_argument(
+        "--max-retries", type=int, default=None, help="the client's MAX_RETRIES (default: its own)"
+    )
     parser.add_argument("--verbose", action="store_true", help="print every run")
     args = parser.parse_args()
 
@@ -130,6 +133,8 @@ def main() -> None:
         "BACKOFF_BASE": 0.001,
         "BACKOFF_MAX": 0.01,
     }
+    if args.max_retries is not None:
+        settings.POLAR_SYNC["MAX_RETRIES"] = args.max_retries
     finished = (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL)
     try:
         print(f"== {args.customers:,} customers, fail rate {args.fail_rate}, seed {args.seed}")
@@ -145,7 +150,8 @@ def main() -> None:
             fresh_database()
         server.faults = Faults(fail_rate=args.fail_rate, seed=args.seed)
         rng = random.Random(args.seed)
-        runs = requests = 0
+        server.store.reset_requests()
+        runs = requests = pages = 0
         done = None
         while runs < args.max_runs:
             if args.churn:
@@ -154,6 +160,7 @@ def main() -> None:
             assert run is not None, "another run holds the lock"
             runs += 1
             requests += run.requests
+            pages += run.pages
             if args.verbose:
                 print(f"  run {runs:2d}: {describe(run)}")
             if run.status in finished:
@@ -173,6 +180,22 @@ def main() -> None:
             f" the clean pull's {clean.requests})"
         )
         print(f"wrongly deleted: {wrongly}")
+        # Where the requests went: every failed attempt is a request, so no strategy
+        # sends fewer than the successful ones / (1 - fail rate).
+        served = server.store.requests
+        lists = [r for r in served if r.path == "/v1/customers/"]
+        gets = [r for r in served if r.path != "/v1/customers/"]
+        ok = sum(1 for r in served if r.status < 500)
+        print(
+            f"of which: list {len(lists)} ({sum(r.status >= 500 for r in lists)} failed),"
+            f" get {len(gets)} ({sum(r.status >= 500 for r in gets)} failed);"
+            f" {len(served) - ok} failed in all ({(len(served) - ok) / max(len(served), 1):.1%});"
+            f" {pages} pages read (a walk is {clean.pages})"
+        )
+        print(
+            f"floor (the {ok} answered requests / (1 - fail rate)):"
+            f" {ok / (1 - args.fail_rate) / max(clean.requests, 1):.2f}x"
+        )
         print(f"deleted on the server, still active in the mirror: {missed}")
         print(f"({seconds:.0f}s in all)")
     finally:

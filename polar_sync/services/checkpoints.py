@@ -154,8 +154,8 @@ def checkpoint_left(checkpoint: SyncCheckpoint) -> str:
         return ""
     if checkpoint.phase == SyncCheckpoint.Phase.CONFIRMING:
         left = len(checkpoint.candidates) // ID_BYTES
-        return f" (the walk is complete; the next pull confirms the {left} deletions left)"
-    return f" (the next pull continues the walk at page {checkpoint_start_page(checkpoint)})"
+        return f"; the walk is complete, the next pull confirms the {left} deletions left"
+    return f"; the next pull continues the walk at page {checkpoint_start_page(checkpoint)}"
 
 
 def checkpoint_confirmed(*, checkpoint: SyncCheckpoint, remaining: list[uuid.UUID]) -> None:
