@@ -232,7 +232,7 @@ def customers_pull(
             )
         if checkpoint is None or checkpoint.phase == SyncCheckpoint.Phase.WALKING:
             start = 1 if checkpoint is None else checkpoint_start_page(checkpoint)
-            if checkpoint is not None and resumed:
+            if resumed:
                 run.resumed_from_page = start
                 logger.info("customer pull: continuing a walk from page %d", start)
             _walk(client=client, run=run, start=start, checkpoint=checkpoint, progress=progress)
