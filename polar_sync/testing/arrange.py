@@ -29,6 +29,7 @@ from .records import (
     to_us,
 )
 from .requestlog import RequestRecord
+from .seed import seed_records
 
 if TYPE_CHECKING:
     from .store import PolarStore
@@ -339,10 +340,19 @@ class ArrangeMixin:
     # -- seeding and the request log ----------------------------------------------------------
 
     def seed(self: PolarStore, n: int = 1000, seed: int = 0) -> None:
-        """Add ``n`` realistic customers, the same ones for the same seed (see seed.py)."""
-        from .seed import seed_customers
-
-        seed_customers(self, n, seed)
+        """Add ``n`` realistic customers, the same for the same seed (seed.py); no events."""
+        with self.lock:
+            if self._catalog is None:
+                self._catalog = st.Catalog.generate(seed)
+            records = seed_records(
+                n=n,
+                seed=seed,
+                first_seq=self._seq + 1,
+                taken_emails=self._by_email,
+                taken_external=self._by_external,
+            )
+            self._seq += n
+            self._bulk_index(records)
 
     @property
     def requests(self: PolarStore) -> list[RequestRecord]:

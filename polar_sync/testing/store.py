@@ -33,10 +33,10 @@ from .records import (
     customer_json,
     now_us,
     state_dict,
-    to_us,
     uuid4_from,
 )
 from .requestlog import RequestLog
+from .seed import SEED_END_US
 from .state import Catalog, seeded_state
 from .validation import ListQuery, ValidationFailed, error
 
@@ -46,10 +46,6 @@ Subscriber = Callable[[str, dict[str, Any]], None]
 Event = tuple[str, dict[str, Any]]
 
 DEFAULT_ORGANIZATION_ID = uuid4_from(random.Random("polar_sync.testing organization"))
-# Seeded customers are created between these two instants; seeded subscriptions are
-# current as of the second one. Fixed, so that a seed gives the same world every time.
-SEED_START_US = to_us("2021-01-01T00:00:00Z")
-SEED_END_US = to_us("2025-10-01T00:00:00Z")
 _CACHE_SIZE = 8
 
 
