@@ -15,6 +15,8 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from .exceptions import PolarResponseError
+
 JSON = dict[str, Any]
 
 # Columns copied from a Customer payload; ``raw`` keeps everything else.
@@ -37,8 +39,12 @@ CUSTOMER_FIELDS = (
 )
 
 
-class MappingError(ValueError):
-    """A Polar payload lacks a required field or has one of the wrong type."""
+class MappingError(PolarResponseError, ValueError):
+    """A Polar payload lacks a required field or has one of the wrong type.
+
+    Part of the one exception tree (an answer that cannot be understood); still a
+    ``ValueError`` for callers written before it was.
+    """
 
     def __init__(self, kind: str, object_id: Any, problem: str) -> None:
         self.kind = kind

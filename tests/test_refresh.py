@@ -137,6 +137,7 @@ def test_a_missing_balance_route_is_recorded_once_then_not_asked(live_polar, mir
     assert [r.operation for r in live_polar.store.requests] == ["customers:get_state"]
 
 
+@pytest.mark.slow
 def test_the_budget_holds_against_a_server_limited_to_100_a_minute(live_polar, mirrored, settings):
     """80 requests/minute budget (bucket of 20) against Polar's sandbox limit of 100."""
     store = live_polar.store
