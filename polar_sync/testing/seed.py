@@ -224,7 +224,7 @@ def seed_records(
         if (s >> 52) & 0xFF < HAS_BALANCE:
             balance = (s >> 12) % 30_000 - 5_000
         subscribes = (r >> 62) & 0x3 < MAY_SUBSCRIBE and s & 0xF < SUBSCRIBES
-        state = bits(63) if subscribes else None
+        state_key = bits(63) if subscribes else None
         append(
             CustomerRecord(
                 uuid4_from(rng),
@@ -240,7 +240,7 @@ def seed_records(
                 tax_id,
                 metadata,
                 balance,
-                state,
+                state_key,
             )
         )
     return records
