@@ -23,6 +23,7 @@ from typing import Any
 from . import constants as c
 from .arrange import ArrangeMixin
 from .listing import plain_window, render_page, select
+from .params import check_uuid
 from .records import (
     CustomerRecord,
     NotFound,
@@ -56,7 +57,11 @@ class PolarStore(ArrangeMixin):
     balance_currency = "USD"  # as Polar's docs and the contract's example show it
 
     def __init__(self, organization_id: str | None = None, *, log_size: int = 100_000) -> None:
-        self.organization_id = organization_id or DEFAULT_ORGANIZATION_ID
+        self.organization_id = (
+            check_uuid("organization_id", organization_id)
+            if organization_id is not None
+            else DEFAULT_ORGANIZATION_ID
+        )
         self.lock = threading.RLock()
         self.log = RequestLog(log_size)
         self.subscribers: list[Subscriber] = []

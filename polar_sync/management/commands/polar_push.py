@@ -12,10 +12,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from polar_sync.exceptions import PolarError
+from polar_sync.management import arguments
+from polar_sync.models import PushOutbox
 from polar_sync.services import push, push_reconcile, remote
 from polar_sync.services.customers import users_by_external_id
 
 FAILURES_SHOWN = 20
+# What the outbox and the mirror can store as an external ID.
+EXTERNAL_ID = arguments.text(max_length=PushOutbox._meta.get_field("external_id").max_length)
 
 
 class Command(BaseCommand):
@@ -33,12 +37,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--user",
             metavar="EXTERNAL_ID",
+            type=EXTERNAL_ID,
             help="Push this one local user now (create or update), even if nothing changed. "
             "Refused when no local user has this external ID.",
         )
         parser.add_argument(
             "--delete-external-id",
             metavar="EXTERNAL_ID",
+            type=EXTERNAL_ID,
             help="Delete the Polar customer with this external ID (cancels its subscriptions, "
             "revokes its benefits): shows the customer and asks for confirmation first.",
         )

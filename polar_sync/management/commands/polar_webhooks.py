@@ -8,30 +8,13 @@ manage.py polar_webhooks --replay --since 2025-10-01T00:00:00Z
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.dateparse import parse_date, parse_datetime
 
 from polar_sync import services
+from polar_sync.management import arguments
 from polar_sync.models import WebhookEvent
-
-
-def _since(value: str) -> datetime:
-    """An ISO-8601 date or datetime (naive means UTC)."""
-    try:
-        parsed = parse_datetime(value)
-        if parsed is None:
-            day = parse_date(value)
-            parsed = datetime(day.year, day.month, day.day) if day else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise CommandError(
-            f"--since {value!r} is not an ISO-8601 date or datetime, e.g. 2025-10-01T12:00:00Z"
-        )
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):
@@ -50,11 +33,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--since",
             metavar="ISO",
+            type=arguments.iso_datetime,
             help="Select only the events received at or after this date or datetime (UTC).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        since = _since(options["since"]) if options["since"] else None
+        since = options["since"]
         if not options["replay"]:
             if options["failed"]:
                 raise CommandError("--failed selects events to replay: add --replay")
