@@ -8,7 +8,13 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
-from .conf import is_loopback_url, polar_settings, resolve_server
+from .conf import (
+    HEARTBEAT_INTERVAL,
+    LOCK_TIMEOUT_MIN,
+    is_loopback_url,
+    polar_settings,
+    resolve_server,
+)
 from .exceptions import PolarConfigurationError
 
 
@@ -63,6 +69,20 @@ def check_polar_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                 f"POLAR_SYNC TIMEOUT={conf.TIMEOUT} / MAX_RETRIES={conf.MAX_RETRIES} are invalid.",
                 hint="TIMEOUT must be > 0 seconds and MAX_RETRIES >= 0.",
                 id="polar_sync.E005",
+            )
+        )
+    if conf.TIMEOUT > 0 and conf.lock_timeout_floor > conf.LOCK_TIMEOUT:
+        messages.append(
+            Error(
+                f"POLAR_SYNC['LOCK_TIMEOUT'] is {conf.LOCK_TIMEOUT:g}s: a live sync could be "
+                "taken for dead and its lock taken over while it waits for one HTTP request.",
+                hint=f"Set it to at least {conf.lock_timeout_floor:g}s, or leave it unset (90s). "
+                f"A running sync heartbeats every {HEARTBEAT_INTERVAL:g}s, also while it "
+                "waits for the request budget, a retry backoff or a Retry-After; only one "
+                f"request (TIMEOUT={conf.TIMEOUT:g}s to connect and to each read) cannot "
+                "beat, so LOCK_TIMEOUT must exceed twice that heartbeat interval plus "
+                f"TIMEOUT (and {LOCK_TIMEOUT_MIN:g}s).",
+                id="polar_sync.E004",
             )
         )
     if base_url and base_url.startswith("http://") and not is_loopback_url(base_url):

@@ -23,6 +23,15 @@ SERVERS: dict[str, str] = {
 # Polar's documented limits (requests per minute, per organization).
 RATE_LIMITS: dict[str, int] = {"production": 500, "sandbox": 100}
 
+# A running sync writes its heartbeat at most every HEARTBEAT_INTERVAL seconds, and
+# while it waits (request budget, retry backoff, Retry-After, a prefetched page) it
+# wakes at least every WAIT_SLICE seconds to do so: only one HTTP request (bounded
+# by TIMEOUT) or one slice can pass between a due heartbeat and its write.
+HEARTBEAT_INTERVAL = 10.0
+WAIT_SLICE = 5.0
+# The shortest LOCK_TIMEOUT accepted, whatever TIMEOUT is.
+LOCK_TIMEOUT_MIN = 30.0
+
 
 @dataclass(frozen=True)
 class PolarSyncSettings:
@@ -43,7 +52,9 @@ class PolarSyncSettings:
     RATE_LIMIT: int | None = None
     STATE_REFRESH_INTERVAL: float = 3600.0  # seconds before a state counts as stale
     BALANCE_REFRESH_INTERVAL: float = 3600.0
-    LOCK_TIMEOUT: float = 3600.0  # a running sync older than this is presumed dead
+    # Seconds without a heartbeat after which a running sync is presumed dead (its
+    # process was killed) and the next run of its kind takes over the lock.
+    LOCK_TIMEOUT: float = 90.0
     # The user model field whose value (as a string) is the customer's external ID
     # in Polar: how customers are linked to local users, both ways.
     USER_EXTERNAL_ID_FIELD: str = "pk"
@@ -77,6 +88,14 @@ class PolarSyncSettings:
     def base_url(self) -> str:
         """The API's base URL for ``SERVER``; raises when it is neither a name nor a URL."""
         return resolve_server(self.SERVER)
+
+    @property
+    def lock_timeout_floor(self) -> float:
+        """The shortest safe ``LOCK_TIMEOUT``: twice the longest gap a live run can leave
+        between two heartbeats (one heartbeat interval, then the longest step that
+        cannot beat: one HTTP request, bounded by ``TIMEOUT``, or one wait slice)."""
+        longest_step = max(self.TIMEOUT, WAIT_SLICE)
+        return max(LOCK_TIMEOUT_MIN, 2 * (HEARTBEAT_INTERVAL + longest_step))
 
     @property
     def rate_limit(self) -> int:

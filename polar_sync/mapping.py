@@ -240,6 +240,21 @@ def balance_fields(payload: Any, *, customer_id: Any = None) -> JSON:
     return {"balance": balance, "currency": currency}
 
 
+# The largest value every database stores in a PositiveIntegerField (PostgreSQL: integer).
+_MAX_COUNT = 2**31 - 1
+
+
+def count_field(value: Any) -> int | None:
+    """A count Polar reports (a page's ``total_count``) as the mirror stores it.
+
+    The contract types it as any integer; a negative, out-of-range or non-integer
+    count says nothing a progress bar can use, and would not fit the column: None.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
+        return None
+    return value
+
+
 def user_external_id(user: Any, field: str = "pk") -> str:
     """A local user's external ID in Polar: ``field`` (default the primary key) as a string."""
     return str(getattr(user, field))

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db.models import F, FloatField, Value
 from django.db.models.functions import Least
 
 from ..client import PolarClient
-from ..conf import polar_settings
+from ..conf import WAIT_SLICE, polar_settings
 from ..exceptions import PolarError, PolarRateLimitError
 from ..models import RequestBudget
 
@@ -75,8 +76,19 @@ def budget_try_take(*, budget: Budget, now: float | None = None, tokens: int = 1
     return max(0.001, (tokens - available) / budget.per_second)
 
 
-def budget_take(*, budget: Budget, max_wait: float | None = None, tokens: int = 1) -> bool:
-    """Wait for ``tokens`` (at most ``max_wait`` seconds); returns whether they were taken."""
+def budget_take(
+    *,
+    budget: Budget,
+    max_wait: float | None = None,
+    tokens: int = 1,
+    on_wait: Callable[[], None] | None = None,
+) -> bool:
+    """Wait for ``tokens`` (at most ``max_wait`` seconds); returns whether they were taken.
+
+    With ``on_wait``, the wait is cut into slices of at most ``WAIT_SLICE`` seconds
+    and ``on_wait`` is called before each (a sync run's heartbeat: a 429's pause
+    can last minutes, longer than ``LOCK_TIMEOUT``); it may raise to give up.
+    """
     waited = 0.0
     while True:
         wait = budget_try_take(budget=budget, tokens=tokens)
@@ -84,6 +96,9 @@ def budget_take(*, budget: Budget, max_wait: float | None = None, tokens: int = 
             return True
         if max_wait is not None and waited + wait > max_wait:
             return False
+        if on_wait is not None:
+            on_wait()
+            wait = min(wait, WAIT_SLICE)
         time.sleep(wait)
         waited += wait
 
@@ -96,14 +111,17 @@ class BudgetReservoir:
     its run ends (erring on the side of fewer requests).
     """
 
-    def __init__(self, budget: Budget, batch: int = 10) -> None:
+    def __init__(
+        self, budget: Budget, batch: int = 10, on_wait: Callable[[], None] | None = None
+    ) -> None:
         self.budget = budget
         self.batch = max(1, min(batch, int(budget.capacity)))
         self.left = 0
+        self.on_wait = on_wait
 
     def __call__(self) -> None:
         if self.left == 0:
-            budget_take(budget=self.budget, tokens=self.batch)
+            budget_take(budget=self.budget, tokens=self.batch, on_wait=self.on_wait)
             self.left = self.batch
         self.left -= 1
 
@@ -119,9 +137,13 @@ def budget_pause(*, budget: Budget, seconds: float, now: float | None = None) ->
 
 
 def budgeted_client(*, client: PolarClient | None = None) -> PolarClient:
-    """A client whose every request first takes a token from the shared budget."""
+    """A client whose every request first takes a token from the shared budget.
+
+    While it waits for tokens it calls the client's ``on_wait`` (see
+    :meth:`PolarClient.waiting`), so a sync run keeps its heartbeat through the wait.
+    """
     client = client or PolarClient.from_settings()
-    client.before_request = BudgetReservoir(Budget.from_settings())
+    client.before_request = BudgetReservoir(Budget.from_settings(), on_wait=client.waiting)
     return client
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from ..client import PolarClient
 from ..conf import polar_settings
 from ..exceptions import PolarError, PolarNotFoundError
-from ..mapping import CUSTOMER_FIELDS, MappingError, customer_fields
+from ..mapping import CUSTOMER_FIELDS, MappingError, count_field, customer_fields
 from ..models import Customer, PushedPayload, SyncRun
 from .budget import budget_pause_on_rate_limit, budgeted_client
 from .bulk import Lookup, Prepared, UpsertPlan
@@ -205,7 +205,7 @@ def customers_pull(
     """
     # The client first: a configuration error must not leave a run holding the lock.
     client = budgeted_client(client=client)
-    run = sync_run_start(kind=SyncRun.Kind.CUSTOMERS, dry_run=dry_run)
+    run = sync_run_start(kind=SyncRun.Kind.CUSTOMERS, dry_run=dry_run, client=client)
     if run is None:
         return None
     sent_before = client.request_count
@@ -222,7 +222,7 @@ def customers_pull(
         pages = client.iter_pages(sorting=["created_at"], prefetch=True, transform=prepare)
         for page, prepared in pages:
             run.pages += 1
-            run.total_count = page["pagination"].get("total_count")
+            run.total_count = count_field(page["pagination"].get("total_count"))
             if dry_run:
                 result = UpsertResult(unchanged=len(prepared.incoming))
                 result.ids = list(prepared.incoming)
