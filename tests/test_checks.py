@@ -103,3 +103,23 @@ def test_users_and_the_outbox_on_different_databases_warn():
             assert "polar_sync.W004" in output and "'users'" in output
             with override_settings(POLAR_SYNC={**token, "PUSH_ENABLED": False}):
                 assert "W004" not in run_check()
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"LOCK_TIMEOUT": 20},  # under the floor of 30 seconds
+        {"LOCK_TIMEOUT": 90, "TIMEOUT": 60},  # a live run may go 70s between heartbeats
+    ],
+)
+def test_a_lock_timeout_a_live_run_could_miss_is_an_error(conf):
+    output = check_fails({"ACCESS_TOKEN": "t", **conf})
+    assert "polar_sync.E004" in output and "LOCK_TIMEOUT" in output and "TIMEOUT" in output
+
+
+def test_the_default_lock_timeout_is_90_seconds_and_passes():
+    with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t"}):
+        assert polar_settings().LOCK_TIMEOUT == 90
+        assert "no issues" in run_check()
+    with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t", "LOCK_TIMEOUT": 140, "TIMEOUT": 60}):
+        assert "no issues" in run_check()
