@@ -76,7 +76,8 @@ def check_polar_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             Error(
                 f"POLAR_SYNC['LOCK_TIMEOUT'] is {conf.LOCK_TIMEOUT:g}s: a live sync could be "
                 "taken for dead and its lock taken over while it waits for one HTTP request.",
-                hint=f"Set it to at least {conf.lock_timeout_floor:g}s, or leave it unset (90s). "
+                hint=f"Set it to at least {conf.lock_timeout_floor:g}s (the default, 90s, "
+                f"suits a TIMEOUT up to {90 / 2 - HEARTBEAT_INTERVAL:g}s). "
                 f"A running sync heartbeats every {HEARTBEAT_INTERVAL:g}s, also while it "
                 "waits for the request budget, a retry backoff or a Retry-After; only one "
                 f"request (TIMEOUT={conf.TIMEOUT:g}s to connect and to each read) cannot "
