@@ -17,6 +17,9 @@ from .conf import (
 )
 from .exceptions import PolarConfigurationError
 
+# A customer state with a few subscriptions, benefits and meters is a few KB.
+MIN_WEBHOOK_BODY_BYTES = 16 * 1024
+
 
 @register(Tags.compatibility)
 def check_polar_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -104,16 +107,27 @@ def check_webhook_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
         conf = polar_settings()
     except PolarConfigurationError:
         return []  # polar_sync.E001 reports it
-    if conf.WEBHOOK_TOLERANCE > 0:
-        return []
-    return [
-        Error(
-            f"POLAR_SYNC['WEBHOOK_TOLERANCE'] is {conf.WEBHOOK_TOLERANCE}: every webhook "
-            "delivery would be rejected as stale.",
-            hint="Leave it unset for 300 seconds (the Standard Webhooks default).",
-            id="polar_sync.E006",
+    messages: list[CheckMessage] = []
+    if conf.WEBHOOK_TOLERANCE <= 0:
+        messages.append(
+            Error(
+                f"POLAR_SYNC['WEBHOOK_TOLERANCE'] is {conf.WEBHOOK_TOLERANCE}: every webhook "
+                "delivery would be rejected as stale.",
+                hint="Leave it unset for 300 seconds (the Standard Webhooks default).",
+                id="polar_sync.E006",
+            )
         )
-    ]
+    if conf.WEBHOOK_MAX_BODY_BYTES < MIN_WEBHOOK_BODY_BYTES:
+        messages.append(
+            Error(
+                f"POLAR_SYNC['WEBHOOK_MAX_BODY_BYTES'] is {conf.WEBHOOK_MAX_BODY_BYTES}: "
+                "Polar's deliveries would be refused as too large.",
+                hint=f"Leave it unset for 1 MB (1048576); at least {MIN_WEBHOOK_BODY_BYTES} "
+                "bytes, since one customer state can take several KB.",
+                id="polar_sync.E010",
+            )
+        )
+    return messages
 
 
 # A deployment check (``manage.py check --deploy``): development setups and builds

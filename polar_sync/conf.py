@@ -74,6 +74,8 @@ class PolarSyncSettings:
     # Webhooks
     WEBHOOK_SECRET: str = ""
     WEBHOOK_TOLERANCE: int = 300  # seconds of clock skew accepted on webhook-timestamp
+    # A larger delivery is refused (413) before it is parsed; Polar's are a few KB.
+    WEBHOOK_MAX_BODY_BYTES: int = 1024 * 1024
 
     def __repr__(self) -> str:
         # Secrets must never reach a log or a traceback through a repr.

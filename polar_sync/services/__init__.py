@@ -15,8 +15,8 @@ from .states import (
     customer_state_refresh,
     states_refresh,
 )
+from .webhook_body import WebhookRejected, webhook_body_read
 from .webhooks import (
-    WebhookRejected,
     webhook_event_counts,
     webhook_event_process,
     webhook_events_replay,
@@ -41,6 +41,7 @@ __all__ = [
     "user_change_record",
     "user_deletion_record",
     "users_reconcile",
+    "webhook_body_read",
     "webhook_event_counts",
     "webhook_event_process",
     "webhook_events_replay",

@@ -15,7 +15,6 @@ older event overwrite what the mirror already holds:
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import time
 import uuid
@@ -35,6 +34,7 @@ from ..mapping import customer_fields
 from ..models import Customer, WebhookEvent
 from .customers import customer_upsert, customers_mark_deleted
 from .states import customer_state_apply, customer_state_clear
+from .webhook_body import UNSTORABLE_KEY, WebhookRejected, webhook_body_parse
 
 logger = logging.getLogger("polar_sync.webhooks")
 
@@ -49,18 +49,6 @@ _LOCK_CLASS = 0x504F4C52  # "POLR"
 
 Status = WebhookEvent.Status
 Enqueue = Callable[[int], Any]
-
-
-class WebhookRejected(Exception):
-    """A delivery that must not be stored: missing headers, bad signature, stale, not JSON.
-
-    ``status`` is the HTTP status to answer; the message never contains the secret.
-    """
-
-    def __init__(self, reason: str, *, status: int = 400) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
 
 
 class _Verifier(Webhook):
@@ -84,14 +72,12 @@ class _Verifier(Webhook):
         return timestamp
 
 
-def webhook_verify(
-    *, body: bytes, headers: Mapping[str, str], now: float | None = None
-) -> tuple[str, dict[str, Any]]:
-    """Check a delivery's Standard Webhooks signature; returns ``(webhook_id, payload)``.
+def webhook_verify(*, body: bytes, headers: Mapping[str, str], now: float | None = None) -> str:
+    """Check a delivery's Standard Webhooks signature; returns its ``webhook-id``.
 
     Raises :class:`WebhookRejected` (with the HTTP status to answer) when a header is
-    missing, the timestamp is outside ``WEBHOOK_TOLERANCE``, the signature does not
-    match the body, or the body is not a JSON object.
+    missing, the timestamp is outside ``WEBHOOK_TOLERANCE`` or the signature does not
+    match the body.
     """
     conf = polar_settings()
     if not conf.WEBHOOK_SECRET:
@@ -104,6 +90,8 @@ def webhook_verify(
     webhook_id = lowered["webhook-id"]
     if len(webhook_id) > MAX_WEBHOOK_ID_LENGTH:
         raise WebhookRejected(f"webhook-id is longer than {MAX_WEBHOOK_ID_LENGTH} characters")
+    if not webhook_id.isprintable():
+        raise WebhookRejected("webhook-id holds control characters")
     try:
         sent_at = int(lowered["webhook-timestamp"])
     except ValueError:
@@ -124,13 +112,7 @@ def webhook_verify(
     except (WebhookVerificationError, ValueError) as exc:
         # ValueError: a malformed signature header or a body that is not UTF-8.
         raise WebhookRejected(f"signature does not match ({exc})", status=401) from None
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise WebhookRejected("the body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise WebhookRejected("the body is not a JSON object")
-    return webhook_id, payload
+    return webhook_id
 
 
 def webhook_receive(
@@ -139,18 +121,28 @@ def webhook_receive(
     """Verify and store one delivery; ``enqueue(event_pk)`` runs after commit if it is new.
 
     Returns the event and whether it was new (False: a redelivery, not processed again).
+    A genuine body the database cannot hold as sent is stored failed (see
+    :mod:`.webhook_body`); one that is not a JSON object is rejected.
     """
-    webhook_id, payload = webhook_verify(body=body, headers=headers)
-    return webhook_event_store(webhook_id=webhook_id, payload=payload, enqueue=enqueue)
+    webhook_id = webhook_verify(body=body, headers=headers)
+    payload, problem = webhook_body_parse(body)
+    return webhook_event_store(
+        webhook_id=webhook_id, payload=payload, problem=problem, enqueue=enqueue
+    )
 
 
 def webhook_event_store(
-    *, webhook_id: str, payload: dict[str, Any], enqueue: Enqueue | None = None
+    *,
+    webhook_id: str,
+    payload: dict[str, Any],
+    problem: str = "",
+    enqueue: Enqueue | None = None,
 ) -> tuple[WebhookEvent, bool]:
     """Store a verified delivery once per ``webhook_id``; returns ``(event, created)``.
 
     An event of a type polar_sync does not handle is stored as ``ignored`` and not
-    enqueued (a replay after an upgrade that handles it will process it).
+    enqueued (a replay after an upgrade that handles it will process it); one whose
+    body could not be stored as sent (``problem``) is stored ``failed``.
     """
     existing = WebhookEvent.objects.filter(webhook_id=webhook_id).first()
     if existing is not None:
@@ -162,8 +154,13 @@ def webhook_event_store(
         "occurred_at": _occurred_at(payload),
         "customer_id": _customer_id(payload),
     }
-    handled = event_type in HANDLERS
-    if not handled:
+    handled = event_type in HANDLERS and not problem
+    if problem:
+        values.update(status=Status.FAILED, error=problem, processed_at=timezone.now())
+        logger.warning(
+            "webhook %s (%s) stored as failed: %s", webhook_id, event_type or "?", problem
+        )
+    elif not handled:
         values.update(
             status=Status.IGNORED,
             error=f"event type {event_type!r} is not handled",
@@ -209,7 +206,10 @@ def webhook_event_process(*, event_id: int, force: bool = False) -> WebhookEvent
             return event
         event.attempts += 1
         handler = HANDLERS.get(event.event_type)
-        if handler is None:
+        if isinstance(event.payload, dict) and UNSTORABLE_KEY in event.payload:
+            # Only the text of the body was kept: nothing to apply; the error says why.
+            event.status = Status.FAILED
+        elif handler is None:
             event.status, event.error = (
                 Status.IGNORED,
                 f"event type {event.event_type!r} is not handled",
@@ -376,7 +376,11 @@ def _occurred_at(payload: dict[str, Any]) -> datetime | None:
         return None
     if parsed is not None and parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    try:
+        # The database stores UTC: an offset must not push year 1 or 9999 out of range.
+        return parsed.astimezone(UTC) if parsed is not None else None
+    except OverflowError:
+        return None
 
 
 def _customer_id(payload: dict[str, Any]) -> uuid.UUID | None:
