@@ -1,7 +1,7 @@
 """Webhooks from Polar: verify a delivery, store it once, then process it order-safely.
 
-A delivery is verified with the Standard Webhooks scheme (through the maintained
-``standardwebhooks`` package), stored once per ``webhook-id`` and processed after
+A delivery is verified with the Standard Webhooks scheme (:mod:`.webhook_verify`),
+made storable (:mod:`.webhook_body`), stored once per ``webhook-id`` and processed after
 commit. Events can arrive twice and in any order, so processing never lets an
 older event overwrite what the mirror already holds:
 
@@ -14,27 +14,24 @@ older event overwrite what the mirror already holds:
 
 from __future__ import annotations
 
-import base64
 import logging
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from standardwebhooks import Webhook, WebhookVerificationError
 
-from ..conf import polar_settings
 from ..mapping import customer_fields
 from ..models import Customer, WebhookEvent
 from .customers import customer_upsert, customers_mark_deleted
 from .states import customer_state_apply, customer_state_clear
-from .webhook_body import UNSTORABLE_KEY, WebhookRejected, webhook_body_parse
+from .webhook_body import UNSTORABLE_KEY, webhook_body_parse
+from .webhook_verify import webhook_verify
 
 logger = logging.getLogger("polar_sync.webhooks")
 
@@ -42,77 +39,11 @@ CUSTOMER_CREATED = "customer.created"
 CUSTOMER_UPDATED = "customer.updated"
 CUSTOMER_DELETED = "customer.deleted"
 CUSTOMER_STATE_CHANGED = "customer.state_changed"
-REQUIRED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
-MAX_WEBHOOK_ID_LENGTH = 255
 # pg_advisory_xact_lock(classid, objid): a fixed class keeps these locks apart from others.
 _LOCK_CLASS = 0x504F4C52  # "POLR"
 
 Status = WebhookEvent.Status
 Enqueue = Callable[[int], Any]
-
-
-class _Verifier(Webhook):
-    """``standardwebhooks.Webhook`` with WEBHOOK_TOLERANCE instead of its fixed 5 minutes."""
-
-    def __init__(self, secret: str, *, tolerance: int) -> None:
-        super().__init__(secret)
-        self._tolerance = timedelta(seconds=tolerance)
-
-    # Overrides the library's private timestamp check (name-mangled in Webhook). Should a
-    # later version rename it, the library's own 5-minute window applies: stricter, not looser,
-    # and tests/test_webhooks_verify.py notices.
-    def _Webhook__verify_timestamp(self, timestamp_header: str) -> datetime:
-        try:
-            timestamp = datetime.fromtimestamp(float(timestamp_header), tz=UTC)
-        except (TypeError, ValueError, OverflowError, OSError):
-            raise WebhookVerificationError("Invalid Signature Headers") from None
-        now = datetime.now(tz=UTC)
-        if abs(now - timestamp) > self._tolerance:
-            raise WebhookVerificationError("Message timestamp outside the tolerance")
-        return timestamp
-
-
-def webhook_verify(*, body: bytes, headers: Mapping[str, str], now: float | None = None) -> str:
-    """Check a delivery's Standard Webhooks signature; returns its ``webhook-id``.
-
-    Raises :class:`WebhookRejected` (with the HTTP status to answer) when a header is
-    missing, the timestamp is outside ``WEBHOOK_TOLERANCE`` or the signature does not
-    match the body.
-    """
-    conf = polar_settings()
-    if not conf.WEBHOOK_SECRET:
-        # 503: Polar retries later, so deliveries are not lost while the secret is set up.
-        raise WebhookRejected("POLAR_SYNC['WEBHOOK_SECRET'] is not set", status=503)
-    lowered = {k.lower(): v for k, v in headers.items()}
-    missing = [name for name in REQUIRED_HEADERS if not lowered.get(name)]
-    if missing:
-        raise WebhookRejected(f"missing header(s): {', '.join(missing)}")
-    webhook_id = lowered["webhook-id"]
-    if len(webhook_id) > MAX_WEBHOOK_ID_LENGTH:
-        raise WebhookRejected(f"webhook-id is longer than {MAX_WEBHOOK_ID_LENGTH} characters")
-    if not webhook_id.isprintable():
-        raise WebhookRejected("webhook-id holds control characters")
-    try:
-        sent_at = int(lowered["webhook-timestamp"])
-    except ValueError:
-        raise WebhookRejected("webhook-timestamp is not a Unix timestamp") from None
-    age = (time.time() if now is None else now) - sent_at
-    if abs(age) > conf.WEBHOOK_TOLERANCE:
-        raise WebhookRejected(
-            f"webhook-timestamp is {age:+.0f}s from now, outside the tolerance of "
-            f"{conf.WEBHOOK_TOLERANCE}s (a replayed or delayed delivery, or a clock off)",
-            status=401,
-        )
-    # Polar signs with its secret's raw bytes; the verifier wants them base64-encoded.
-    encoded = base64.b64encode(conf.WEBHOOK_SECRET.encode()).decode()
-    verifier = _Verifier(encoded, tolerance=conf.WEBHOOK_TOLERANCE)
-    signed = {name: lowered[name] for name in REQUIRED_HEADERS}
-    try:
-        verifier.verify(body, signed, json_parse=False)
-    except (WebhookVerificationError, ValueError) as exc:
-        # ValueError: a malformed signature header or a body that is not UTF-8.
-        raise WebhookRejected(f"signature does not match ({exc})", status=401) from None
-    return webhook_id
 
 
 def webhook_receive(
