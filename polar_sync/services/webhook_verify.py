@@ -28,13 +28,15 @@ from .webhook_body import WebhookRejected
 
 REQUIRED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 MAX_WEBHOOK_ID_LENGTH = 255
+STANDARD_PREFIX = "whsec_"
 
 
 class WebhookKeys:
     """The HMAC key(s) ``WEBHOOK_SECRET`` stands for, holding no secret Python value.
 
     Each key is loaded into an HMAC object once; verifying copies it. The key bytes
-    never become a Python object this class keeps, and the repr shows nothing.
+    never become a Python object this class keeps (nor a local of its frames), and
+    the repr shows nothing.
     """
 
     __slots__ = ("_macs",)
@@ -45,8 +47,17 @@ class WebhookKeys:
     @sensitive_variables()
     def __init__(self, conf: PolarSyncSettings) -> None:
         try:
-            # Polar's own clients sign with the secret's raw UTF-8 bytes.
+            # Polar's clients verify with the secret's raw UTF-8 bytes as the key; its
+            # newest client also accepts, for a ``whsec_`` secret, the Standard Webhooks
+            # key: the base64-decoded part after the prefix. Both are tried.
             self._macs = (hmac.new(conf.WEBHOOK_SECRET.encode(), digestmod="sha256"),)
+            if conf.WEBHOOK_SECRET.startswith(STANDARD_PREFIX) and _is_base64_key(conf):
+                self._macs += (
+                    hmac.new(
+                        base64.b64decode(_padded(conf.WEBHOOK_SECRET[len(STANDARD_PREFIX) :])),
+                        digestmod="sha256",
+                    ),
+                )
         except Exception:
             # ``from None``: the traceback of the cause would show the key in hmac's frames.
             raise PolarConfigurationError(
@@ -108,6 +119,23 @@ def webhook_verify(*, body: bytes, headers: Mapping[str, str], now: float | None
     if not WebhookKeys(conf).matches(message, signatures):
         raise WebhookRejected("signature does not match", status=401)
     return webhook_id
+
+
+def _padded(text: str) -> str:
+    return text + "=" * (-len(text) % 4)
+
+
+def _is_base64_key(conf: PolarSyncSettings) -> bool:
+    """Whether the part after ``whsec_`` is strict base64 of a non-empty key.
+
+    An empty key must never count: ``whsec_`` alone would accept anyone's signature.
+    """
+    try:
+        return bool(
+            base64.b64decode(_padded(conf.WEBHOOK_SECRET[len(STANDARD_PREFIX) :]), validate=True)
+        )
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _signatures(header: str) -> list[bytes]:
