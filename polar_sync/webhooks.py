@@ -13,7 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import services, tasks
+from . import services
 
 logger = logging.getLogger("polar_sync.webhooks")
 
@@ -27,9 +27,7 @@ def webhook_view(request: HttpRequest) -> JsonResponse:
         body = services.webhook_body_read(
             stream=request, content_length=request.META.get("CONTENT_LENGTH")
         )
-        event, created = services.webhook_receive(
-            body=body, headers=request.headers, enqueue=tasks.process_webhook.delay
-        )
+        event, created = services.webhook_receive(body=body, headers=request.headers)
     except services.WebhookRejected as exc:
         log = logger.error if exc.status >= 500 else logger.warning
         log(

@@ -126,6 +126,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "polar_sync.drain_outbox",
         "schedule": float(os.environ.get("POLAR_PUSH_DRAIN_INTERVAL", 60)),
     },
+    # Webhook events whose task was lost (broker down) or that wait for a retry.
+    "polar-sweep-webhooks": {
+        "task": "polar_sync.sweep_webhooks",
+        "schedule": float(os.environ.get("POLAR_WEBHOOK_SWEEP_INTERVAL", 60)),
+    },
     # Users changed without a signal (QuerySet.update...) or whose customer Polar lost.
     "polar-reconcile-users": {
         "task": "polar_sync.reconcile_users",

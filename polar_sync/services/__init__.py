@@ -18,8 +18,10 @@ from .states import (
 from .webhook_body import WebhookRejected, webhook_body_read
 from .webhooks import (
     webhook_event_counts,
+    webhook_event_dispatch,
     webhook_event_process,
     webhook_events_replay,
+    webhook_events_sweep,
     webhook_receive,
 )
 
@@ -43,7 +45,9 @@ __all__ = [
     "users_reconcile",
     "webhook_body_read",
     "webhook_event_counts",
+    "webhook_event_dispatch",
     "webhook_event_process",
     "webhook_events_replay",
+    "webhook_events_sweep",
     "webhook_receive",
 ]

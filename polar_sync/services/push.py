@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from celery import current_app
 from django.contrib.auth import get_user_model
 from django.db import router, transaction
 from django.utils import timezone
@@ -34,6 +33,7 @@ from ..mapping import payload_held_by, user_external_id
 from ..models import Customer, PushedPayload, PushOutbox
 from ..models.outbox import CHANGE_FIELDS
 from ..selectors import outbox_counts, outbox_failures  # re-exported for the command
+from .broker import broker_connection, broker_send, tasks_run_inline
 from .customers import users_by_external_id
 from .push_drain import DrainResult, inline_client, outbox_drain
 from .user_snapshot import user_as_saved, user_snapshot_compare, user_snapshot_written
@@ -319,8 +319,7 @@ def outbox_enqueue(*, external_ids: Iterable[str]) -> None:
     ids = list(external_ids)
     if not ids:
         return
-    conf = current_app.conf
-    if conf.task_always_eager or not (conf.broker_write_url or conf.broker_url):
+    if tasks_run_inline():
         _drain_inline(ids)
         return
     _broker_send(ids)
@@ -354,30 +353,17 @@ def _drain_inline(ids: list[str]) -> None:
 
 
 def _broker_send(external_ids: list[str]) -> None:
-    timeout = polar_settings().ENQUEUE_TIMEOUT
-    app = current_app
-    options: dict[str, Any] = {"retry": False, "ignore_result": True}
     try:
-        # Our own connection, so the timeouts are ours and not the host project's:
-        # a broker that is down or hung costs at most ENQUEUE_TIMEOUT, once.
-        with app.connection_for_write(
-            connect_timeout=timeout,
-            transport_options={
-                "max_retries": 0,
-                "socket_timeout": timeout,
-                "socket_connect_timeout": timeout,
-            },
-        ) as connection:
+        with broker_connection() as connection:
             if len(external_ids) > BULK_ENQUEUE:
-                app.send_task("polar_sync.drain_outbox", connection=connection, **options)
+                broker_send("polar_sync.drain_outbox", args=[], connection=connection)
                 return
             for external_id in external_ids:
-                app.send_task(
+                broker_send(
                     "polar_sync.push_user",
                     args=[external_id],
                     countdown=PUSH_DELAY,
                     connection=connection,
-                    **options,
                 )
     except Exception as exc:
         logger.warning(

@@ -4,6 +4,7 @@ manage.py polar_webhooks                          # counts by status
 manage.py polar_webhooks --replay                 # reprocess every stored event
 manage.py polar_webhooks --replay --failed        # only the failed ones
 manage.py polar_webhooks --replay --since 2025-10-01T00:00:00Z
+manage.py polar_webhooks --sweep                  # process events left received, or due a retry
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from polar_sync.models import WebhookEvent
 
 
 class Command(BaseCommand):
-    help = "Show stored Polar webhook events by status, or reprocess them with --replay."
+    help = (
+        "Show stored Polar webhook events by status, process those left behind with --sweep, "
+        "or reprocess them with --replay."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -26,6 +30,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Process the selected events again, oldest change first. Safe to repeat: "
             "an event older than what the mirror holds is ignored.",
+        )
+        parser.add_argument(
+            "--sweep",
+            action="store_true",
+            help="Process the events still received after a short grace (their task was "
+            "lost, e.g. the broker was down) and the retrying ones that are due; what the "
+            "periodic polar_sync.sweep_webhooks task does.",
         )
         parser.add_argument(
             "--failed", action="store_true", help="Select only the events whose processing failed."
@@ -39,6 +50,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         since = options["since"]
+        if options["sweep"]:
+            if options["replay"] or options["failed"] or since:
+                raise CommandError("--sweep selects its own events: drop --replay/--failed/--since")
+            self._sweep()
+            return
         if not options["replay"]:
             if options["failed"]:
                 raise CommandError("--failed selects events to replay: add --replay")
@@ -47,12 +63,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"{status:<10} {count}")
             return
 
-        def progress(event: WebhookEvent) -> None:
-            if event.status == WebhookEvent.Status.FAILED:
-                self.stderr.write(f"{event.webhook_id} {event.event_type}: {event.error}")
-
         outcomes = services.webhook_events_replay(
-            failed_only=options["failed"], since=since, progress=progress
+            failed_only=options["failed"], since=since, progress=self._progress
         )
         total = sum(outcomes.values())
         summary = ", ".join(f"{outcomes[s]} {s}" for s in WebhookEvent.Status.values if outcomes[s])
@@ -61,3 +73,14 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{outcomes[WebhookEvent.Status.FAILED]} event(s) failed again (errors above)"
             )
+
+    def _progress(self, event: WebhookEvent) -> None:
+        if event.status in (WebhookEvent.Status.FAILED, WebhookEvent.Status.RETRYING):
+            self.stderr.write(f"{event.webhook_id} {event.event_type}: {event.error}")
+
+    def _sweep(self) -> None:
+        outcomes = services.webhook_events_sweep(progress=self._progress)
+        summary = ", ".join(f"{outcomes[s]} {s}" for s in WebhookEvent.Status.values if outcomes[s])
+        self.stdout.write(
+            f"swept {sum(outcomes.values())} event(s)" + (f": {summary}" if summary else "")
+        )
