@@ -26,6 +26,7 @@ from .conf import polar_settings
 from .models import (
     Customer,
     CustomerBalance,
+    CustomerQuerySet,
     CustomerState,
     PushOutbox,
     StateBenefitGrant,
@@ -240,7 +241,7 @@ def customer_list(
     return qs
 
 
-def customer_detail_queryset() -> QuerySet[Customer]:
+def customer_detail_queryset() -> CustomerQuerySet:
     """Customers with everything a detail view shows, in a constant number of queries."""
     return (
         Customer.objects.select_related("state", "balance", "user")

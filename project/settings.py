@@ -6,6 +6,7 @@ SQLite, the local Polar server, and no broker (Celery tasks run eagerly).
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -87,7 +88,7 @@ CACHES = {
     }
 }
 
-POLAR_SYNC = {
+POLAR_SYNC: dict[str, Any] = {
     "ACCESS_TOKEN": os.environ.get("POLAR_ACCESS_TOKEN", ""),
     "SERVER": os.environ.get("POLAR_SERVER", "production"),
     "ORGANIZATION_ID": os.environ.get("POLAR_ORGANIZATION_ID") or None,

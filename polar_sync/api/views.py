@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Model, QuerySet
+from django.db.models import Field, Model, QuerySet
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import viewsets
@@ -34,7 +34,7 @@ class CustomerCursorPagination(CursorPagination):
     invalid_cursor_message = "Invalid cursor: use the next or previous link of a page."
 
     def paginate_queryset(
-        self, queryset: QuerySet[Any], request: Request, view: Any = None
+        self, queryset: Any, request: Request, view: Any = None
     ) -> list[Any] | None:
         self.model: type[Model] = queryset.model
         return super().paginate_queryset(queryset, request, view)
@@ -55,6 +55,8 @@ class CustomerCursorPagination(CursorPagination):
 
     def _position_valid(self, cursor: Cursor) -> bool:
         field = self.model._meta.get_field(self.ordering[0].lstrip("-"))
+        if not isinstance(field, Field):
+            return False
         try:
             value = field.to_python(cursor.position)
             if isinstance(value, datetime):

@@ -140,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -391,8 +391,8 @@ class LocalPolarServer:
             return operation, _json(404, {"error": "ResourceNotFound", "detail": "Not found"}), {}
         except Exception:
             logger.exception("LocalPolarServer failed on %s %s", method, path)
-            detail = {"error": "InternalServerError", "detail": "Internal Server Error"}
-            return operation, _json(500, detail), {}
+            failure = {"error": "InternalServerError", "detail": "Internal Server Error"}
+            return operation, _json(500, failure), {}
 
     def _route(self, method: str, path: str) -> tuple[str | None, Operation | None, dict[str, str]]:
         for pattern, methods in ROUTES:

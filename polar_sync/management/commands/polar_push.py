@@ -19,7 +19,7 @@ from polar_sync.services.customers import users_by_external_id
 
 FAILURES_SHOWN = 20
 # What the outbox and the mirror can store as an external ID.
-EXTERNAL_ID = arguments.text(max_length=PushOutbox._meta.get_field("external_id").max_length)
+EXTERNAL_ID = arguments.text(max_length=PushOutbox._meta.get_field("external_id").max_length or 255)
 
 
 class Command(BaseCommand):
