@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from ..conf import polar_settings
 
@@ -42,7 +42,13 @@ class WebhookRejected(Exception):
         self.status = status
 
 
-def webhook_body_read(*, stream: BinaryIO, content_length: str | None) -> bytes:
+class Readable(Protocol):
+    """A binary stream: a file, or Django's HttpRequest."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+def webhook_body_read(*, stream: Readable, content_length: str | None) -> bytes:
     """Read a delivery's body, refusing (413) one over ``WEBHOOK_MAX_BODY_BYTES``.
 
     The declared ``Content-Length`` is checked first, so an announced oversize body is

@@ -50,7 +50,9 @@ class WebhookKeys:
             # Polar's clients verify with the secret's raw UTF-8 bytes as the key; its
             # newest client also accepts, for a ``whsec_`` secret, the Standard Webhooks
             # key: the base64-decoded part after the prefix. Both are tried.
-            self._macs = (hmac.new(conf.WEBHOOK_SECRET.encode(), digestmod="sha256"),)
+            self._macs: tuple[hmac.HMAC, ...] = (
+                hmac.new(conf.WEBHOOK_SECRET.encode(), digestmod="sha256"),
+            )
             if conf.WEBHOOK_SECRET.startswith(STANDARD_PREFIX) and _is_base64_key(conf):
                 self._macs += (
                     hmac.new(

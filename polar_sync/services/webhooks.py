@@ -84,7 +84,8 @@ def webhook_event_store(
     existing = WebhookEvent.objects.filter(webhook_id=webhook_id).first()
     if existing is not None:
         return existing, False
-    event_type = payload.get("type") if isinstance(payload.get("type"), str) else ""
+    kind = payload.get("type")
+    event_type = kind if isinstance(kind, str) else ""
     values: dict[str, Any] = {
         "event_type": event_type[:64],
         "payload": payload,
