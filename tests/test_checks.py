@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.core.signals import setting_changed
 from django.test import override_settings
 
-from polar_sync.conf import polar_settings
+from polar_sync.conf import PARSERS, PolarSyncSettings, polar_settings
+from polar_sync.exceptions import PolarConfigurationError
 
 
 def run_check() -> str:
@@ -85,6 +88,22 @@ def test_settings_are_read_at_call_time_and_reused_while_unchanged():
         assert polar_settings().TIMEOUT == 7
     with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t", "TIMEOUT": 5}):
         assert polar_settings().TIMEOUT == 5
+
+
+def test_every_setting_is_checked_by_a_parser_named_for_it():
+    assert set(PARSERS) == {f.name for f in fields(PolarSyncSettings)}
+    with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t", "USER_FIELDS": "email"}):
+        with pytest.raises(PolarConfigurationError, match=r"USER_FIELDS.*a list of field names"):
+            polar_settings()
+
+
+def test_an_announced_change_of_the_settings_is_read_again():
+    with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t"}):
+        first = polar_settings()
+        assert polar_settings() is first
+        setting_changed.send(sender=None, setting="POLAR_SYNC", value={}, enter=True)
+        assert polar_settings() is not first
+        assert polar_settings() == first
 
 
 class UsersElsewhere:
