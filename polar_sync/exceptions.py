@@ -120,3 +120,15 @@ class SyncRunLostError(PolarError):
     ends it as failed without touching the row, which now belongs to the other
     worker's bookkeeping (``abandoned``).
     """
+
+
+class WebhookRejected(PolarError):
+    """A delivery that must not be stored: missing headers, bad signature, stale, not JSON.
+
+    ``status`` is the HTTP status to answer; the message never contains the secret.
+    """
+
+    def __init__(self, reason: str, *, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status

@@ -19,6 +19,7 @@ import re
 from typing import Any, Protocol
 
 from ..conf import polar_settings
+from ..exceptions import WebhookRejected
 
 # The key of the stand-in payload of a body the database could not store.
 UNSTORABLE_KEY = "unstorable_body"
@@ -28,18 +29,6 @@ MAX_DEPTH = 64
 # PostgreSQL's jsonb refuses \u0000 and unpaired surrogates; SQLite would take them,
 # but a value stored on one database must be storable on the other.
 _UNSTORABLE_CHARS = re.compile("[\x00\ud800-\udfff]")
-
-
-class WebhookRejected(Exception):
-    """A delivery that must not be stored: missing headers, bad signature, stale, not JSON.
-
-    ``status`` is the HTTP status to answer; the message never contains the secret.
-    """
-
-    def __init__(self, reason: str, *, status: int = 400) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
 
 
 class Readable(Protocol):
