@@ -14,14 +14,15 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
 from . import __version__, wire
-from .conf import polar_settings, resolve_server
+from .conf import WAIT_SLICE, polar_settings, resolve_server
 from .exceptions import (
     PolarConfigurationError,
     PolarError,
@@ -65,6 +66,8 @@ class PolarClient:
         session: requests.Session | None = None,
         before_request: Callable[[], None] | None = None,
         organization_id: str | None = None,
+        on_wait: Callable[[], None] | None = None,
+        wait_slice: float = WAIT_SLICE,
     ) -> None:
         if not access_token:
             raise PolarConfigurationError("PolarClient needs an access_token.")
@@ -76,6 +79,13 @@ class PolarClient:
         self.backoff_max = backoff_max
         # Called before every HTTP attempt: the hook a shared rate budget plugs into.
         self.before_request = before_request
+        # Called in the caller's thread before every request and at least every
+        # ``wait_slice`` seconds while the client waits (retry backoff, Retry-After,
+        # a prefetched page, the request budget via :meth:`waiting`): the hook a
+        # long-running caller uses to show it is alive (a sync run's heartbeat).
+        # It may raise to stop the client.
+        self.on_wait = on_wait
+        self.wait_slice = max(0.01, float(wait_slice))
         self.request_count = 0
         # Needed with a user token only (an organization token implies it): used
         # as the default filter of list/export and the organization of creates.
@@ -194,7 +204,7 @@ class PolarClient:
             self._run_hook()
             pending = pool.submit(prefetch_page, page)
             while True:
-                result, transformed = pending.result()
+                result, transformed = self._wait_for(pending)
                 last = wire.is_last_page(result, page)
                 if not last:
                     self._run_hook()
@@ -432,8 +442,36 @@ class PolarClient:
             response.close()
 
     def _run_hook(self) -> None:
+        self.waiting()
         if self.before_request is not None:
             self.before_request()
+
+    def waiting(self) -> None:
+        """Call ``on_wait``, if any, unless in the prefetch thread (the caller's thread
+        calls it while it waits for that thread's page)."""
+        if self.on_wait is not None and not getattr(_hooks, "off", False):
+            self.on_wait()
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep, calling ``on_wait`` at least every ``wait_slice`` seconds."""
+        if self.on_wait is None or getattr(_hooks, "off", False):
+            time.sleep(seconds)
+            return
+        while seconds > 0:
+            self.waiting()
+            step = min(seconds, self.wait_slice)
+            time.sleep(step)
+            seconds -= step
+
+    def _wait_for(self, pending: Future[tuple[JSON, Any]]) -> tuple[JSON, Any]:
+        """The prefetched page, calling ``on_wait`` every ``wait_slice`` seconds meanwhile."""
+        if self.on_wait is None:
+            return pending.result()
+        while True:
+            try:
+                return pending.result(timeout=self.wait_slice)
+            except FutureTimeout:
+                self.waiting()
 
     def _backoff(self, operation: str, attempt: int, exc: PolarError) -> None:
         retry_after = getattr(exc, "retry_after", None)
@@ -450,7 +488,7 @@ class PolarClient:
             self.max_retries,
             delay,
         )
-        time.sleep(delay)
+        self._sleep(delay)
 
 
 # ---------------------------------------------------------------------------

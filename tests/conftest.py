@@ -14,6 +14,22 @@ from tests import contract
 # The fixtures host projects use too: polar_server, polar_server_factory.
 pytest_plugins = ["polar_sync.testing.pytest_plugin"]
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Django's own deprecation warnings fail a test, on every Django version.
+
+    The class names change with each release (``RemovedInDjango61Warning`` on
+    5.2, ``RemovedInNextVersionWarning`` on 6.1), so they come from
+    tests/settings.py rather than pyproject.toml, where an unknown name is an error.
+    """
+    from tests.settings import DJANGO_DEPRECATIONS
+
+    for category in DJANGO_DEPRECATIONS:
+        config.addinivalue_line(
+            "filterwarnings", f"error::{category.__module__}.{category.__qualname__}"
+        )
+
+
 FIXTURES = Path(__file__).parent / "fixtures"
 BASE_URL = "http://polar.test"
 TOKEN = "polar_oat_secret_token_never_shown"

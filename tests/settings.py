@@ -2,8 +2,23 @@
 
 import os
 import tempfile
+import warnings
+
+from django.utils import deprecation
 
 from project.settings import *  # noqa: F403
+
+# Django's own deprecation warnings are errors, on every Django version (the class
+# names change with each release, so they are read from Django). Set here, before
+# the apps load, so that a warning raised while defining a model fails too;
+# tests/conftest.py does the same for warnings raised inside a test.
+DJANGO_DEPRECATIONS = [
+    value
+    for name, value in vars(deprecation).items()
+    if name.startswith("Removed") and isinstance(value, type) and issubclass(value, Warning)
+]
+for _category in DJANGO_DEPRECATIONS:
+    warnings.filterwarnings("error", category=_category)
 
 POLAR_SYNC = {
     "ACCESS_TOKEN": "polar_oat_test_token_0123456789",

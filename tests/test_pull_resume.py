@@ -239,7 +239,7 @@ def test_the_command_says_a_run_resumed(live_polar, monkeypatch, capsys):
 
 def test_a_checkpoint_age_of_zero_is_a_configuration_error(polar_conf):
     polar_conf(PULL_CHECKPOINT_MAX_AGE=0)
-    assert [m.id for m in check_polar_settings()] == ["polar_sync.E010"]
+    assert [m.id for m in check_polar_settings()] == ["polar_sync.E011"]
 
 
 def test_the_progress_of_a_resumed_run_counts_the_pages_read_before():

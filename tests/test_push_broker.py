@@ -110,9 +110,9 @@ def worker(live_polar, shared_database, redis_url, monkeypatch, tmp_path) -> Ite
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=output)
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
-    monkeypatch.setattr(current_app.conf, "task_always_eager", False)
-    monkeypatch.setattr(current_app.conf, "broker_url", redis_url)
-    monkeypatch.setattr(current_app.conf, "task_default_queue", queue)
+    monkeypatch.setitem(current_app.conf, "task_always_eager", False)
+    monkeypatch.setitem(current_app.conf, "broker_url", redis_url)
+    monkeypatch.setitem(current_app.conf, "task_default_queue", queue)
     try:
         yield queue
     finally:
@@ -138,6 +138,7 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0) 
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_user_changes_reach_polar_through_the_broker_and_a_worker(live_polar, worker):
     store = live_polar.store
     user = make_user(email="broker@example.com", first_name="Via", last_name="Redis")

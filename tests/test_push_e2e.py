@@ -27,7 +27,7 @@ def polar(live_polar, transactional_db):
 @pytest.fixture
 def broker(monkeypatch) -> RecordingBroker:
     recorder = RecordingBroker()
-    monkeypatch.setattr(current_app.conf, "task_always_eager", False)
+    monkeypatch.setitem(current_app.conf, "task_always_eager", False)
     monkeypatch.setattr(current_app, "send_task", recorder)
     return recorder
 

@@ -33,7 +33,7 @@ def polar(live_polar, transactional_db):
 def held(monkeypatch):
     """A broker that only records: queued rows stay in the outbox to be looked at."""
     recorder = RecordingBroker()
-    monkeypatch.setattr(current_app.conf, "task_always_eager", False)
+    monkeypatch.setitem(current_app.conf, "task_always_eager", False)
     monkeypatch.setattr(current_app, "send_task", recorder)
     return recorder
 

@@ -109,6 +109,8 @@ class SyncRunAdmin(ReadOnlyAdmin):
                 "pushes_pending": changelist_url("pushoutbox", status__exact="pending"),
                 "pushes_failed": changelist_url("pushoutbox", status__exact="failed"),
                 "webhooks_failed": changelist_url("webhookevent", status__exact="failed"),
+                "webhooks_received": changelist_url("webhookevent", status__exact="received"),
+                "webhooks_retrying": changelist_url("webhookevent", status__exact="retrying"),
             },
         }
         return TemplateResponse(request, "admin/polar_sync/status.html", context)

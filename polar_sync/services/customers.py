@@ -17,7 +17,7 @@ from django.utils import timezone
 from ..client import PolarClient
 from ..conf import polar_settings
 from ..exceptions import PolarError, PolarNotFoundError
-from ..mapping import CUSTOMER_FIELDS, MappingError, customer_fields
+from ..mapping import CUSTOMER_FIELDS, MappingError, count_field, customer_fields
 from ..models import Customer, PushedPayload, SyncCheckpoint, SyncRun
 from .budget import budget_pause_on_rate_limit, budgeted_client
 from .bulk import Lookup, Prepared, UpsertPlan
@@ -219,7 +219,7 @@ def customers_pull(
     """
     # The client first: a configuration error must not leave a run holding the lock.
     client = budgeted_client(client=client)
-    run = sync_run_start(kind=SyncRun.Kind.CUSTOMERS, dry_run=dry_run)
+    run = sync_run_start(kind=SyncRun.Kind.CUSTOMERS, dry_run=dry_run, client=client)
     if run is None:
         return None
     sent_before = client.request_count
@@ -275,7 +275,7 @@ def _walk(
     try:
         for number, (page, prepared) in enumerate(pages, start=start):
             run.pages += 1
-            run.total_count = page["pagination"].get("total_count")
+            run.total_count = count_field(page["pagination"].get("total_count"))
             if writer is None:  # a dry run
                 result = UpsertResult(unchanged=len(prepared.incoming))
                 result.failures = list(prepared.failures)

@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from celery import current_app
 from django.contrib.auth import get_user_model
 from django.db import router, transaction
 from django.utils import timezone
@@ -34,6 +33,7 @@ from ..mapping import payload_held_by, user_external_id
 from ..models import Customer, PushedPayload, PushOutbox
 from ..models.outbox import CHANGE_FIELDS
 from ..selectors import outbox_counts, outbox_failures  # re-exported for the command
+from .broker import broker_connection, broker_send, tasks_run_inline
 from .customers import users_by_external_id
 from .push_drain import DrainResult, inline_client, outbox_drain
 from .user_snapshot import user_as_saved, user_snapshot_compare, user_snapshot_written
@@ -319,8 +319,7 @@ def outbox_enqueue(*, external_ids: Iterable[str]) -> None:
     ids = list(external_ids)
     if not ids:
         return
-    conf = current_app.conf
-    if conf.task_always_eager or not (conf.broker_write_url or conf.broker_url):
+    if tasks_run_inline():
         _drain_inline(ids)
         return
     _broker_send(ids)
@@ -354,30 +353,17 @@ def _drain_inline(ids: list[str]) -> None:
 
 
 def _broker_send(external_ids: list[str]) -> None:
-    timeout = polar_settings().ENQUEUE_TIMEOUT
-    app = current_app
-    options: dict[str, Any] = {"retry": False, "ignore_result": True}
     try:
-        # Our own connection, so the timeouts are ours and not the host project's:
-        # a broker that is down or hung costs at most ENQUEUE_TIMEOUT, once.
-        with app.connection_for_write(
-            connect_timeout=timeout,
-            transport_options={
-                "max_retries": 0,
-                "socket_timeout": timeout,
-                "socket_connect_timeout": timeout,
-            },
-        ) as connection:
+        with broker_connection() as connection:
             if len(external_ids) > BULK_ENQUEUE:
-                app.send_task("polar_sync.drain_outbox", connection=connection, **options)
+                broker_send("polar_sync.drain_outbox", args=[], connection=connection)
                 return
             for external_id in external_ids:
-                app.send_task(
+                broker_send(
                     "polar_sync.push_user",
                     args=[external_id],
                     countdown=PUSH_DELAY,
                     connection=connection,
-                    **options,
                 )
     except Exception as exc:
         logger.warning(
@@ -396,8 +382,10 @@ def _broker_send(external_ids: list[str]) -> None:
 def customer_push(*, external_id: str, client: PolarClient | None = None) -> DrainResult:
     """Push one local user to Polar now, whatever was pushed before.
 
-    Creates or updates the customer from the user with this external ID, or
-    deletes the customer when no such user exists (and deletes cascade).
+    Creates or updates the customer from the user with this external ID. Without such a
+    user it pushes nothing and says so in ``stopped``: deleting a live Polar customer
+    (which cancels its subscriptions) is a deliberate act, not the side effect of a typo
+    (:func:`~polar_sync.services.remote.customer_delete_in_polar`).
     """
     conf = polar_settings()
     result = DrainResult()
@@ -406,26 +394,28 @@ def customer_push(*, external_id: str, client: PolarClient | None = None) -> Dra
         return result
     pk = users_by_external_id([external_id]).get(external_id)
     user = get_user_model()._default_manager.filter(pk=pk).first() if pk is not None else None
+    if user is None:
+        result.stopped = f"no local user has external ID {external_id!r}: nothing to push"
+        if PushOutbox.objects.filter(
+            external_id=external_id, action=PushOutbox.Action.DELETE
+        ).exists():
+            result.stopped += (
+                "; the deletion queued when the user was deleted is pushed by the "
+                "outbox drain (polar_push, with --retry-failed if Polar refused it)"
+            )
+        return result
+    if not user_is_mirrored(user=user, conf=conf):
+        result.stopped = f"USER_FILTER excludes user {external_id}"
+        return result
     with transaction.atomic():
-        if user is not None:
-            if not user_is_mirrored(user=user, conf=conf):
-                result.stopped = f"USER_FILTER excludes user {external_id}"
-                return result
-            # Whatever was pushed before: the drain must not skip it as known to Polar.
-            PushedPayload.objects.filter(external_id=external_id).delete()
-            queued = PushOutbox.objects.filter(external_id=external_id).values_list(
-                "action", flat=True
-            )
-            outbox_row_write(
-                external_id=external_id,
-                user_id=str(user.pk),
-                action=PushOutbox.Action.UPSERT,
-                payload=user_payload_build(user=user, conf=conf),
-                delete_first=PushOutbox.Action.DELETE in queued,
-            )
-        elif conf.DELETE_CUSTOMER_ON_USER_DELETE:
-            _delete_record(external_id=external_id, user_id=None)
-        else:
-            result.stopped = f"no user has external ID {external_id}"
-            return result
+        # Whatever was pushed before: the drain must not skip it as known to Polar.
+        PushedPayload.objects.filter(external_id=external_id).delete()
+        queued = PushOutbox.objects.filter(external_id=external_id).values_list("action", flat=True)
+        outbox_row_write(
+            external_id=external_id,
+            user_id=str(user.pk),
+            action=PushOutbox.Action.UPSERT,
+            payload=user_payload_build(user=user, conf=conf),
+            delete_first=PushOutbox.Action.DELETE in queued,
+        )
     return outbox_drain(external_id=external_id, retry_failed=True, force=True, client=client)

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .faults import Faults
+from .params import CUSTOMERS_MAX, check_host, check_http_url, check_int, check_port, check_token
 from .raw import RawResponse, raw_request
 from .records import NotFound
 from .requestlog import RequestRecord
@@ -139,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -224,7 +225,9 @@ class LocalPolarServer:
     ``url`` and ``token`` as the client's server and access token, ``store`` to arrange
     and inspect the world and ``faults`` to break things, at construction or at runtime.
     ``stop()`` closes every connection (an outage); ``start()`` again reuses the port and
-    the same world.
+    the same world. A value out of range (a port over 65535, a ``fail_rate`` over 1, an
+    ``organization_id`` that is no UUID...) is a ``ValueError`` naming the parameter; a port
+    in use is an ``OSError`` from ``start()``.
     """
 
     #: How the latency fault waits (tests may replace it to observe the delay).
@@ -254,12 +257,15 @@ class LocalPolarServer:
         webhook_duplicate: bool = False,
         webhook_reorder: bool = False,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.token = token or f"polar_oat_local_{secrets.token_urlsafe(24)}"
-        self.store = store if store is not None else PolarStore(organization_id)
-        if customers:
-            self.store.seed(customers, seed)
+        # Every value is checked (ValueError naming it) before anything is seeded or bound.
+        self.host = check_host(host)
+        self.port = check_port(port)
+        check_int("customers", customers, minimum=0, maximum=CUSTOMERS_MAX)
+        self.token = (
+            check_token("token", token) if token else f"polar_oat_local_{secrets.token_urlsafe(24)}"
+        )
+        if webhook_url is not None:
+            check_http_url("webhook_url", webhook_url)
         self.faults = Faults(
             rate_limit=rate_limit,
             rate_limit_window=rate_limit_window,
@@ -271,6 +277,9 @@ class LocalPolarServer:
             balance_route=balance_route,
             seed=seed,
         )
+        self.store = store if store is not None else PolarStore(organization_id)
+        if customers:
+            self.store.seed(customers, seed)
         self.verbose = verbose
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -382,8 +391,8 @@ class LocalPolarServer:
             return operation, _json(404, {"error": "ResourceNotFound", "detail": "Not found"}), {}
         except Exception:
             logger.exception("LocalPolarServer failed on %s %s", method, path)
-            detail = {"error": "InternalServerError", "detail": "Internal Server Error"}
-            return operation, _json(500, detail), {}
+            failure = {"error": "InternalServerError", "detail": "Internal Server Error"}
+            return operation, _json(500, failure), {}
 
     def _route(self, method: str, path: str) -> tuple[str | None, Operation | None, dict[str, str]]:
         for pattern, methods in ROUTES:

@@ -12,6 +12,7 @@ from django.db import reset_queries
 from polar_sync import services
 from polar_sync.conf import polar_settings
 from polar_sync.exceptions import PolarConfigurationError
+from polar_sync.management import arguments
 from polar_sync.models import SyncRun
 from polar_sync.services.states import customers_due
 
@@ -88,14 +89,19 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--max-requests",
-            type=int,
+            type=arguments.integer(minimum=1),
             default=None,
-            help="At most this many requests for each of states and balances.",
+            help="At most this many requests (1 or more) for each of states and balances.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         kinds = [k for k in ("customers", "states", "balances") if options[k] or options["all"]]
         kinds = kinds or ["customers"]
+        if options["max_requests"] is not None and kinds == ["customers"]:
+            raise CommandError(
+                "--max-requests limits --states and --balances (or --all); a customers pull "
+                "walks every page"
+            )
         try:
             self.stdout.write(f"Syncing {', '.join(kinds)} from {polar_settings().base_url}")
             runs = self._sync(kinds, options)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('polar_sync', '0006_meter_units_exact'),
+        ('polar_sync', '0007_webhook_hardening'),
     ]
 
     operations = [
