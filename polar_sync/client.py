@@ -13,11 +13,10 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
@@ -27,13 +26,11 @@ from .exceptions import (
     PolarConfigurationError,
     PolarError,
     PolarNetworkError,
-    PolarNotFoundError,
-    PolarRateLimitError,
     PolarResponseError,
-    PolarServerError,
     PolarTimeoutError,
     PolarTransientError,
 )
+from .operations import CustomerOperations
 
 logger = logging.getLogger("polar_sync.client")
 
@@ -44,7 +41,7 @@ USER_AGENT = f"polar_sync/{__version__} python-requests/{requests.__version__}"
 EXPORT_ACCEPT = "text/csv, application/json;q=0.5"
 
 
-class PolarClient:
+class PolarClient(CustomerOperations):
     """A client for Polar's customer API (the 12 operations of the 2025-10 contract).
 
     >>> client = PolarClient(access_token="polar_oat_...", server="sandbox")
@@ -134,32 +131,6 @@ class PolarClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ------------------------------------------------------------------ list
-
-    def list(
-        self,
-        *,
-        organization_id: str | Iterable[str] | None = None,
-        email: str | None = None,
-        query: str | None = None,
-        page: int | None = None,
-        limit: int | None = None,
-        sorting: str | Iterable[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> JSON:
-        """One page: ``{"items": [...], "pagination": {"total_count", "max_page"}}``."""
-        params = wire.list_params(
-            organization_id=organization_id or self.organization_id,
-            email=email,
-            query=query,
-            page=page,
-            limit=limit,
-            sorting=sorting,
-            metadata=metadata,
-        )
-        body = self._json("customers:list", "GET", "/v1/customers/", params=params)
-        return wire.expect_list(body)
-
     def iter_pages(
         self,
         *,
@@ -214,59 +185,6 @@ class PolarClient:
                     return
                 page += 1
 
-    def iter_customers(self, **filters: Any) -> Iterator[JSON]:
-        """Every customer matching ``filters``, walking all pages."""
-        for result in self.iter_pages(**filters):
-            yield from result["items"]
-
-    # ---------------------------------------------------------------- create
-
-    def create(self, body: Mapping[str, Any]) -> JSON:
-        """Create a customer; never creates two when a retry follows an ambiguous failure.
-
-        A 429 means Polar did not process the request, so it is simply retried.
-        A network error or a 5xx may have created the customer anyway: before
-        trying again, look for it by external ID, else by email.
-        """
-        op = "customers:create"
-        body = dict(body)
-        if self.organization_id and not body.get("organization_id"):
-            body["organization_id"] = self.organization_id
-        attempt = 0
-        while True:
-            try:
-                return wire.expect_customer(
-                    op, self._json(op, "POST", "/v1/customers/", json=body, retry=False)
-                )
-            except PolarRateLimitError as exc:
-                if attempt >= self.max_retries:
-                    raise
-                self._backoff(op, attempt, exc)
-            except (PolarNetworkError, PolarServerError) as exc:
-                if attempt >= self.max_retries:
-                    raise
-                existing = self._find_created(body)
-                if existing is not None:
-                    logger.info(
-                        "%s: customer %s existed after an ambiguous failure", op, existing["id"]
-                    )
-                    return existing
-                self._backoff(op, attempt, exc)
-            attempt += 1
-
-    def _find_created(self, body: Mapping[str, Any]) -> JSON | None:
-        external_id = body.get("external_id")
-        if external_id:
-            try:
-                return self.get_external(str(external_id))
-            except PolarNotFoundError:
-                return None
-        email = body.get("email")
-        if email:
-            for customer in self.list(email=str(email), limit=1)["items"]:
-                return customer
-        return None
-
     # ---------------------------------------------------------------- export
 
     def export(self, *, organization_id: str | Iterable[str] | None = None) -> str:
@@ -298,55 +216,6 @@ class PolarClient:
             ) from exc
         finally:
             response.close()
-
-    # ------------------------------------------------------- by Polar id
-
-    def get(self, customer_id: str) -> JSON:
-        op = "customers:get"
-        body = self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}")
-        return wire.expect_customer(op, body, customer_id=customer_id)
-
-    def update(self, customer_id: str, body: Mapping[str, Any]) -> JSON:
-        op = "customers:update"
-        path = f"/v1/customers/{_seg(customer_id)}"
-        answer = self._json(op, "PATCH", path, json=dict(body))
-        return wire.expect_customer(op, answer, customer_id=customer_id)
-
-    def delete(self, customer_id: str) -> None:
-        self._request("customers:delete", "DELETE", f"/v1/customers/{_seg(customer_id)}").close()
-
-    def get_state(self, customer_id: str) -> JSON:
-        op = "customers:get_state"
-        body = self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}/state")
-        return wire.expect_state(op, body, customer_id=customer_id)
-
-    def get_balance(self, customer_id: str) -> JSON:
-        op = "customers:get_balance"
-        return wire.expect_balance(
-            op, self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}/balance")
-        )
-
-    # ------------------------------------------------------- by external id
-
-    def get_external(self, external_id: str) -> JSON:
-        op = "customers:get_external"
-        path = f"/v1/customers/external/{_seg(external_id)}"
-        return wire.expect_customer(op, self._json(op, "GET", path), external_id=external_id)
-
-    def update_external(self, external_id: str, body: Mapping[str, Any]) -> JSON:
-        op = "customers:update_external"
-        path = f"/v1/customers/external/{_seg(external_id)}"
-        answer = self._json(op, "PATCH", path, json=dict(body))
-        return wire.expect_customer(op, answer, external_id=external_id)
-
-    def delete_external(self, external_id: str) -> None:
-        path = f"/v1/customers/external/{_seg(external_id)}"
-        self._request("customers:delete_external", "DELETE", path).close()
-
-    def get_state_external(self, external_id: str) -> JSON:
-        op = "customers:get_state_external"
-        path = f"/v1/customers/external/{_seg(external_id)}/state"
-        return wire.expect_state(op, self._json(op, "GET", path), external_id=external_id)
 
     # -------------------------------------------------------------- plumbing
 
@@ -504,13 +373,6 @@ def _json_or_none(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _seg(value: str) -> str:
-    """A path segment, percent-encoded (external IDs are free text)."""
-    if value is None or str(value) == "":
-        raise ValueError("an id is required")
-    return quote(str(value), safe="")
 
 
 def _leaks(exc: BaseException, token: str) -> bool:
