@@ -13,16 +13,15 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from . import constants as c
 from . import state as st
+from .internals import StoreInternals
 from .records import (
     CustomerRecord,
     NotFound,
-    StateRecord,
     address_tuple,
     customer_dict,
     iso,
@@ -30,49 +29,11 @@ from .records import (
     state_dict,
     to_us,
 )
-from .requestlog import RequestLog, RequestRecord
+from .requestlog import RequestRecord
 from .seed import seed_records
 
 _UNSET: Any = object()
 Timestamp = str | datetime | int
-
-
-Event = tuple[str, dict[str, Any]]
-
-
-class StoreInternals(Protocol):
-    """What the handle uses of :class:`~polar_sync.testing.store.PolarStore`.
-
-    The mixin is typed against this rather than the store, so that the store module
-    imports this one and not the other way round.
-    """
-
-    _by_id: dict[str, CustomerRecord]
-    _by_email: dict[str, CustomerRecord]
-    _by_external: dict[str, CustomerRecord]
-    _active: list[CustomerRecord]
-    _catalog: st.Catalog | None
-    _seq: int
-
-    @property
-    def lock(self) -> AbstractContextManager[Any]: ...
-    @property
-    def log(self) -> RequestLog: ...
-    @property
-    def organization_id(self) -> str: ...
-    @property
-    def balance_currency(self) -> str: ...
-    def _next_seq(self) -> int: ...
-    def _next_created_us(self) -> int: ...
-    def _index(self, record: CustomerRecord) -> None: ...
-    def _bulk_index(self, records: list[CustomerRecord]) -> None: ...
-    def _live(self, customer_id: str) -> CustomerRecord: ...
-    def _state(self, record: CustomerRecord) -> StateRecord | None: ...
-    def _state_for_change(self, record: CustomerRecord) -> StateRecord: ...
-    def _events(self, record: CustomerRecord, *types: str) -> list[Event]: ...
-    def _dispatch(self, events: list[Event]) -> None: ...
-    def _assign(self, record: CustomerRecord, values: dict[str, Any]) -> bool: ...
-    def _soft_delete(self, record: CustomerRecord) -> list[Event]: ...
 
 
 class ArrangeMixin:

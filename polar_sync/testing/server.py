@@ -9,9 +9,7 @@ fault on successful answers.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import re
 import secrets
 import socket
 import threading
@@ -27,95 +25,16 @@ from .params import CUSTOMERS_MAX, check_host, check_http_url, check_int, check_
 from .raw import RawResponse, raw_request
 from .records import NotFound
 from .requestlog import RequestRecord
+from .routes import JSON, ROUTES, Answer, Operation, json_answer
 from .store import PolarStore
 from .validation import (
     ValidationFailed,
-    uuid_errors,
-    validate_customer_body,
-    validate_export_query,
-    validate_list_query,
 )
 from .webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
 
-JSON = "application/json"
 _TOKEN: Any = object()
-Answer = tuple[int, str, bytes | Iterator[bytes]]
-Operation = Callable[["LocalPolarServer", dict[str, str], dict[str, list[str]], bytes], Answer]
-
-
-def _json(status: int, data: Any) -> Answer:
-    return status, JSON, json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _ident(params: dict[str, str]) -> dict[str, str]:
-    """Path parameters as store keywords; a malformed customer id is a 422."""
-    if "id" in params:
-        errors = uuid_errors(params["id"], ["path", "id"])
-        if errors:
-            raise ValidationFailed(errors)
-        return {"id": params["id"]}
-    return {"external_id": params["external_id"]}
-
-
-def _list(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    return 200, JSON, server.store.api_list(validate_list_query(query))
-
-
-def _create(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    return 201, JSON, server.store.api_create(validate_customer_body(body, kind="create"))
-
-
-def _export(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    chunks = server.store.api_export(validate_export_query(query))
-    return 200, "text/csv; charset=utf-8", chunks
-
-
-def _get(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    return 200, JSON, server.store.api_get(**_ident(params))
-
-
-def _update(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    ident = _ident(params)
-    kind = "update" if "id" in ident else "update_external"
-    return 200, JSON, server.store.api_update(validate_customer_body(body, kind=kind), **ident)
-
-
-def _delete(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    server.store.api_delete(**_ident(params))
-    return 204, "", b""
-
-
-def _state(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    return _json(200, server.store.api_state(**_ident(params)))
-
-
-def _balance(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    return _json(200, server.store.api_balance(**_ident(params)))
-
-
-# (path pattern, {method: (operationId, operation)}); first match wins, as in FastAPI.
-ROUTES: tuple[tuple[re.Pattern[str], dict[str, tuple[str, Operation]]], ...] = (
-    (re.compile(r"/v1/customers/?"), {"GET": ("customers:list", _list),
-                                     "POST": ("customers:create", _create)}),
-    (re.compile(r"/v1/customers/export"), {"GET": ("customers:export", _export)}),
-    (re.compile(r"/v1/customers/external/(?P<external_id>[^/]+)"), {
-        "GET": ("customers:get_external", _get),
-        "PATCH": ("customers:update_external", _update),
-        "DELETE": ("customers:delete_external", _delete),
-    }),
-    (re.compile(r"/v1/customers/external/(?P<external_id>[^/]+)/state"),
-     {"GET": ("customers:get_state_external", _state)}),
-    (re.compile(r"/v1/customers/(?P<id>[^/]+)"), {
-        "GET": ("customers:get", _get),
-        "PATCH": ("customers:update", _update),
-        "DELETE": ("customers:delete", _delete),
-    }),
-    (re.compile(r"/v1/customers/(?P<id>[^/]+)/state"), {"GET": ("customers:get_state", _state)}),
-    (re.compile(r"/v1/customers/(?P<id>[^/]+)/balance"),
-     {"GET": ("customers:get_balance", _balance)}),
-)  # fmt: skip
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -369,30 +288,38 @@ class LocalPolarServer:
                 f"Rate limit exceeded ({faults.rate_limit} requests per "
                 f"{faults.rate_limit_window:g} seconds). Retry after {retry_after} seconds."
             )
-            answer = _json(429, {"error": "TooManyRequests", "detail": detail})
+            answer = json_answer(429, {"error": "TooManyRequests", "detail": detail})
             return None, answer, {"Retry-After": str(retry_after)}
         if faults.roll(faults.fail_rate):
             status = faults.failure_status()
             phrase = HTTPStatus(status).phrase
-            return None, _json(status, {"error": phrase.replace(" ", ""), "detail": phrase}), {}
+            return (
+                None,
+                json_answer(status, {"error": phrase.replace(" ", ""), "detail": phrase}),
+                {},
+            )
         operation, handler, params = self._route(method, path)
         if handler is None:
             status = 405 if operation == "405" else 404
-            return None, _json(status, {"detail": HTTPStatus(status).phrase}), {}
+            return None, json_answer(status, {"detail": HTTPStatus(status).phrase}), {}
         if not authorization or authorization != f"Bearer {self.token}":
             detail = "Missing or invalid access token." if authorization else "Not authenticated"
-            answer = _json(401, {"error": "Unauthorized", "detail": detail})
+            answer = json_answer(401, {"error": "Unauthorized", "detail": detail})
             return operation, answer, {"WWW-Authenticate": "Bearer"}
         try:
-            return operation, handler(self, params, query, body), {}
+            return operation, handler(self.store, params, query, body), {}
         except ValidationFailed as exc:
-            return operation, _json(422, {"detail": exc.errors}), {}
+            return operation, json_answer(422, {"detail": exc.errors}), {}
         except NotFound:
-            return operation, _json(404, {"error": "ResourceNotFound", "detail": "Not found"}), {}
+            return (
+                operation,
+                json_answer(404, {"error": "ResourceNotFound", "detail": "Not found"}),
+                {},
+            )
         except Exception:
             logger.exception("LocalPolarServer failed on %s %s", method, path)
             failure = {"error": "InternalServerError", "detail": "Internal Server Error"}
-            return operation, _json(500, failure), {}
+            return operation, json_answer(500, failure), {}
 
     def _route(self, method: str, path: str) -> tuple[str | None, Operation | None, dict[str, str]]:
         for pattern, methods in ROUTES:
