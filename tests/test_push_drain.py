@@ -434,20 +434,6 @@ def test_polar_push_fails_loudly_when_pushing_is_disabled(polar, polar_conf):
         call_command("polar_push", stdout=StringIO())
 
 
-def test_polar_push_user_without_a_local_user_deletes_the_customer(polar, polar_conf):
-    user = make_user()
-    external_id = str(user.pk)
-    customer_id = polar_customer(polar, external_id)["id"]
-    polar_conf(DELETE_CUSTOMER_ON_USER_DELETE=False)
-    user.delete()
-    assert polar.store.get_customer(customer_id)["deleted_at"] is None
-    polar_conf(DELETE_CUSTOMER_ON_USER_DELETE=True)
-    out = StringIO()
-    call_command("polar_push", "--user", external_id, stdout=out)
-    assert "1 deleted" in out.getvalue()
-    assert polar.store.get_customer(customer_id)["deleted_at"] is not None
-
-
 def test_polar_push_user_refuses_a_user_the_filter_excludes(polar, polar_conf):
     polar_conf(USER_FILTER="tests.test_push.active_only")
     user = make_user(is_active=False)

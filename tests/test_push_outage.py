@@ -36,6 +36,7 @@ def polar(live_polar, transactional_db):
     return live_polar
 
 
+@pytest.mark.slow
 def test_nothing_is_lost_while_polar_is_down(polar):
     store = polar.store
     users = [make_user() for _ in range(EARLY)]

@@ -276,7 +276,7 @@ def test_a_failed_row_keeps_failing_for_its_payload_and_restarts_for_a_new_one()
 
 @pytest.mark.parametrize(
     ("value", "problem"),
-    [(["email", "no_such_field"], "no_such_field"), ("email", "expected tuple")],
+    [(["email", "no_such_field"], "no_such_field"), ("email", "expected a list of field names")],
 )
 def test_bad_user_fields_fail_the_checks(polar_conf, value, problem):
     polar_conf(USER_FIELDS=value)

@@ -20,11 +20,13 @@ from .states import (
     customer_state_refresh,
     states_refresh,
 )
+from .webhook_body import WebhookRejected, webhook_body_read
 from .webhooks import (
-    WebhookRejected,
     webhook_event_counts,
+    webhook_event_dispatch,
     webhook_event_process,
     webhook_events_replay,
+    webhook_events_sweep,
     webhook_receive,
 )
 
@@ -46,8 +48,11 @@ __all__ = [
     "user_change_record",
     "user_deletion_record",
     "users_reconcile",
+    "webhook_body_read",
     "webhook_event_counts",
+    "webhook_event_dispatch",
     "webhook_event_process",
     "webhook_events_replay",
+    "webhook_events_sweep",
     "webhook_receive",
 ]

@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Any
 
-from celery import current_app
 from django.db import router, transaction
 
-from ...conf import polar_settings
 from ...exceptions import PolarConfigurationError
 from ...models import PushOutbox
+from ..broker import broker_connection, broker_send, tasks_run_inline
 from .drain import outbox_drain, push_client
 
 logger = logging.getLogger("polar_sync.push")
@@ -62,8 +60,7 @@ def outbox_enqueue(*, external_ids: Iterable[str]) -> None:
     ids = list(external_ids)
     if not ids:
         return
-    conf = current_app.conf
-    if conf.task_always_eager or not (conf.broker_write_url or conf.broker_url):
+    if tasks_run_inline():
         _drain_inline(ids)
     else:
         _broker_send(ids)
@@ -86,30 +83,18 @@ def _drain_inline(ids: list[str]) -> None:
 
 
 def _broker_send(external_ids: list[str]) -> None:
-    timeout = polar_settings().ENQUEUE_TIMEOUT
-    app = current_app
-    options: dict[str, Any] = {"retry": False, "ignore_result": True}
     try:
-        # Our own connection, so the timeouts are ours and not the host project's:
-        # a broker that is down or hung costs at most ENQUEUE_TIMEOUT, once.
-        with app.connection_for_write(
-            connect_timeout=timeout,
-            transport_options={
-                "max_retries": 0,
-                "socket_timeout": timeout,
-                "socket_connect_timeout": timeout,
-            },
-        ) as connection:
+        # A broker that is down or hung costs at most ENQUEUE_TIMEOUT, once.
+        with broker_connection() as connection:
             if len(external_ids) > BULK_ENQUEUE:
-                app.send_task("polar_sync.drain_outbox", connection=connection, **options)
+                broker_send("polar_sync.drain_outbox", args=[], connection=connection)
                 return
             for external_id in external_ids:
-                app.send_task(
+                broker_send(
                     "polar_sync.push_user",
                     args=[external_id],
                     countdown=PUSH_DELAY,
                     connection=connection,
-                    **options,
                 )
     except Exception as exc:
         logger.warning(

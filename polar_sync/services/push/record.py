@@ -196,8 +196,10 @@ def user_field_attname(*, model: type, name: str) -> str | None:
 def customer_push(*, external_id: str, client: PolarClient | None = None) -> DrainResult:
     """Push one local user to Polar now, whatever was pushed before.
 
-    Creates or updates the customer from the user with this external ID, or
-    deletes the customer when no such user exists (and deletes cascade).
+    Creates or updates the customer from the user with this external ID. Without such a
+    user it pushes nothing and says so in ``stopped``: deleting a live Polar customer
+    (which cancels its subscriptions) is a deliberate act, not the side effect of a typo
+    (:func:`~polar_sync.services.remote.customer_delete_in_polar`).
     """
     conf = polar_settings()
     result = DrainResult()
@@ -206,28 +208,30 @@ def customer_push(*, external_id: str, client: PolarClient | None = None) -> Dra
         return result
     pk = users_by_external_id([external_id]).get(external_id)
     user = get_user_model()._default_manager.filter(pk=pk).first() if pk is not None else None
+    if user is None:
+        result.stopped = f"no local user has external ID {external_id!r}: nothing to push"
+        if PushOutbox.objects.filter(
+            external_id=external_id, action=PushOutbox.Action.DELETE
+        ).exists():
+            result.stopped += (
+                "; the deletion queued when the user was deleted is pushed by the "
+                "outbox drain (polar_push, with --retry-failed if Polar refused it)"
+            )
+        return result
+    if not user_is_mirrored(user=user, conf=conf):
+        result.stopped = f"USER_FILTER excludes user {external_id}"
+        return result
     with transaction.atomic():
-        if user is not None:
-            if not user_is_mirrored(user=user, conf=conf):
-                result.stopped = f"USER_FILTER excludes user {external_id}"
-                return result
-            # Whatever was pushed before: the drain must not skip it as known to Polar.
-            PushedPayload.objects.filter(external_id=external_id).delete()
-            queued = PushOutbox.objects.filter(external_id=external_id).values_list(
-                "action", flat=True
-            )
-            row_write(
-                external_id=external_id,
-                user_id=str(user.pk),
-                action=PushOutbox.Action.UPSERT,
-                payload=user_payload_build(user=user, conf=conf),
-                delete_first=PushOutbox.Action.DELETE in queued,
-            )
-        elif conf.DELETE_CUSTOMER_ON_USER_DELETE:
-            _delete_record(external_id=external_id, user_id=None)
-        else:
-            result.stopped = f"no user has external ID {external_id}"
-            return result
+        # Whatever was pushed before: the drain must not skip it as known to Polar.
+        PushedPayload.objects.filter(external_id=external_id).delete()
+        queued = PushOutbox.objects.filter(external_id=external_id).values_list("action", flat=True)
+        row_write(
+            external_id=external_id,
+            user_id=str(user.pk),
+            action=PushOutbox.Action.UPSERT,
+            payload=user_payload_build(user=user, conf=conf),
+            delete_first=PushOutbox.Action.DELETE in queued,
+        )
     return outbox_drain(external_id=external_id, retry_failed=True, force=True, client=client)
 
 
