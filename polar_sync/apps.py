@@ -10,4 +10,4 @@ class PolarSyncConfig(AppConfig):
         from . import checks  # noqa: F401  (registers the system checks)
         from .receivers import connect as connect_receivers
 
-        connect_receivers()  # push local user changes to Polar (services/push.py)
+        connect_receivers()  # push local user changes to Polar (services/push/)

@@ -8,8 +8,17 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
-from .conf import is_loopback_url, polar_settings, resolve_server
+from .conf import (
+    HEARTBEAT_INTERVAL,
+    LOCK_TIMEOUT_MIN,
+    is_loopback_url,
+    polar_settings,
+    resolve_server,
+)
 from .exceptions import PolarConfigurationError
+
+# A customer state with a few subscriptions, benefits and meters is a few KB.
+MIN_WEBHOOK_BODY_BYTES = 16 * 1024
 
 
 @register(Tags.compatibility)
@@ -65,6 +74,30 @@ def check_polar_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                 id="polar_sync.E005",
             )
         )
+    if conf.TIMEOUT > 0 and conf.lock_timeout_floor > conf.LOCK_TIMEOUT:
+        messages.append(
+            Error(
+                f"POLAR_SYNC['LOCK_TIMEOUT'] is {conf.LOCK_TIMEOUT:g}s: a live sync could be "
+                "taken for dead and its lock taken over while it waits for one HTTP request.",
+                hint=f"Set it to at least {conf.lock_timeout_floor:g}s (the default, 90s, "
+                f"suits a TIMEOUT up to {90 / 2 - HEARTBEAT_INTERVAL:g}s). "
+                f"A running sync heartbeats every {HEARTBEAT_INTERVAL:g}s, also while it "
+                "waits for the request budget, a retry backoff or a Retry-After; only one "
+                f"request (TIMEOUT={conf.TIMEOUT:g}s to connect and to each read) cannot "
+                "beat, so LOCK_TIMEOUT must exceed twice that heartbeat interval plus "
+                f"TIMEOUT (and {LOCK_TIMEOUT_MIN:g}s).",
+                id="polar_sync.E004",
+            )
+        )
+    if conf.PULL_CHECKPOINT_MAX_AGE <= 0:
+        messages.append(
+            Error(
+                f"POLAR_SYNC['PULL_CHECKPOINT_MAX_AGE'] is {conf.PULL_CHECKPOINT_MAX_AGE}: "
+                "every checkpoint would be stale, so a failed pull could never be resumed.",
+                hint="Give seconds > 0; leave it unset for 86400 (a day).",
+                id="polar_sync.E011",
+            )
+        )
     if base_url and base_url.startswith("http://") and not is_loopback_url(base_url):
         messages.append(
             Warning(
@@ -83,16 +116,27 @@ def check_webhook_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
         conf = polar_settings()
     except PolarConfigurationError:
         return []  # polar_sync.E001 reports it
-    if conf.WEBHOOK_TOLERANCE > 0:
-        return []
-    return [
-        Error(
-            f"POLAR_SYNC['WEBHOOK_TOLERANCE'] is {conf.WEBHOOK_TOLERANCE}: every webhook "
-            "delivery would be rejected as stale.",
-            hint="Leave it unset for 300 seconds (the Standard Webhooks default).",
-            id="polar_sync.E006",
+    messages: list[CheckMessage] = []
+    if conf.WEBHOOK_TOLERANCE <= 0:
+        messages.append(
+            Error(
+                f"POLAR_SYNC['WEBHOOK_TOLERANCE'] is {conf.WEBHOOK_TOLERANCE}: every webhook "
+                "delivery would be rejected as stale.",
+                hint="Leave it unset for 300 seconds (the Standard Webhooks default).",
+                id="polar_sync.E006",
+            )
         )
-    ]
+    if conf.WEBHOOK_MAX_BODY_BYTES < MIN_WEBHOOK_BODY_BYTES:
+        messages.append(
+            Error(
+                f"POLAR_SYNC['WEBHOOK_MAX_BODY_BYTES'] is {conf.WEBHOOK_MAX_BODY_BYTES}: "
+                "Polar's deliveries would be refused as too large.",
+                hint=f"Leave it unset for 1 MB (1048576); at least {MIN_WEBHOOK_BODY_BYTES} "
+                "bytes, since one customer state can take several KB.",
+                id="polar_sync.E010",
+            )
+        )
+    return messages
 
 
 # A deployment check (``manage.py check --deploy``): development setups and builds
@@ -182,7 +226,7 @@ def _user_fields_errors(names: tuple[str, ...]) -> list[CheckMessage]:
     """USER_FIELDS must name concrete fields of the user model."""
     from django.contrib.auth import get_user_model
 
-    from .services.user_snapshot import user_field_attname
+    from .services.push import user_field_attname
 
     model = get_user_model()
     bad = [name for name in names if user_field_attname(model=model, name=name) is None]

@@ -13,26 +13,24 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
 from . import __version__, wire
-from .conf import polar_settings, resolve_server
+from .conf import WAIT_SLICE, polar_settings, resolve_server
 from .exceptions import (
     PolarConfigurationError,
     PolarError,
     PolarNetworkError,
-    PolarNotFoundError,
-    PolarRateLimitError,
     PolarResponseError,
-    PolarServerError,
     PolarTimeoutError,
     PolarTransientError,
 )
+from .operations import CustomerOperations
 
 logger = logging.getLogger("polar_sync.client")
 
@@ -43,7 +41,7 @@ USER_AGENT = f"polar_sync/{__version__} python-requests/{requests.__version__}"
 EXPORT_ACCEPT = "text/csv, application/json;q=0.5"
 
 
-class PolarClient:
+class PolarClient(CustomerOperations):
     """A client for Polar's customer API (the 12 operations of the 2025-10 contract).
 
     >>> client = PolarClient(access_token="polar_oat_...", server="sandbox")
@@ -65,6 +63,8 @@ class PolarClient:
         session: requests.Session | None = None,
         before_request: Callable[[], None] | None = None,
         organization_id: str | None = None,
+        on_wait: Callable[[], None] | None = None,
+        wait_slice: float = WAIT_SLICE,
     ) -> None:
         if not access_token:
             raise PolarConfigurationError("PolarClient needs an access_token.")
@@ -76,6 +76,13 @@ class PolarClient:
         self.backoff_max = backoff_max
         # Called before every HTTP attempt: the hook a shared rate budget plugs into.
         self.before_request = before_request
+        # Called in the caller's thread before every request and at least every
+        # ``wait_slice`` seconds while the client waits (retry backoff, Retry-After,
+        # a prefetched page, the request budget via :meth:`waiting`): the hook a
+        # long-running caller uses to show it is alive (a sync run's heartbeat).
+        # It may raise to stop the client.
+        self.on_wait = on_wait
+        self.wait_slice = max(0.01, float(wait_slice))
         self.request_count = 0
         # Needed with a user token only (an organization token implies it): used
         # as the default filter of list/export and the organization of creates.
@@ -124,32 +131,6 @@ class PolarClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ------------------------------------------------------------------ list
-
-    def list(
-        self,
-        *,
-        organization_id: str | Iterable[str] | None = None,
-        email: str | None = None,
-        query: str | None = None,
-        page: int | None = None,
-        limit: int | None = None,
-        sorting: str | Iterable[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> JSON:
-        """One page: ``{"items": [...], "pagination": {"total_count", "max_page"}}``."""
-        params = wire.list_params(
-            organization_id=organization_id or self.organization_id,
-            email=email,
-            query=query,
-            page=page,
-            limit=limit,
-            sorting=sorting,
-            metadata=metadata,
-        )
-        body = self._json("customers:list", "GET", "/v1/customers/", params=params)
-        return wire.expect_list(body)
-
     def iter_pages(
         self,
         *,
@@ -194,7 +175,7 @@ class PolarClient:
             self._run_hook()
             pending = pool.submit(prefetch_page, page)
             while True:
-                result, transformed = pending.result()
+                result, transformed = self._wait_for(pending)
                 last = wire.is_last_page(result, page)
                 if not last:
                     self._run_hook()
@@ -203,59 +184,6 @@ class PolarClient:
                 if last:
                     return
                 page += 1
-
-    def iter_customers(self, **filters: Any) -> Iterator[JSON]:
-        """Every customer matching ``filters``, walking all pages."""
-        for result in self.iter_pages(**filters):
-            yield from result["items"]
-
-    # ---------------------------------------------------------------- create
-
-    def create(self, body: Mapping[str, Any]) -> JSON:
-        """Create a customer; never creates two when a retry follows an ambiguous failure.
-
-        A 429 means Polar did not process the request, so it is simply retried.
-        A network error or a 5xx may have created the customer anyway: before
-        trying again, look for it by external ID, else by email.
-        """
-        op = "customers:create"
-        body = dict(body)
-        if self.organization_id and not body.get("organization_id"):
-            body["organization_id"] = self.organization_id
-        attempt = 0
-        while True:
-            try:
-                return wire.expect_customer(
-                    op, self._json(op, "POST", "/v1/customers/", json=body, retry=False)
-                )
-            except PolarRateLimitError as exc:
-                if attempt >= self.max_retries:
-                    raise
-                self._backoff(op, attempt, exc)
-            except (PolarNetworkError, PolarServerError) as exc:
-                if attempt >= self.max_retries:
-                    raise
-                existing = self._find_created(body)
-                if existing is not None:
-                    logger.info(
-                        "%s: customer %s existed after an ambiguous failure", op, existing["id"]
-                    )
-                    return existing
-                self._backoff(op, attempt, exc)
-            attempt += 1
-
-    def _find_created(self, body: Mapping[str, Any]) -> JSON | None:
-        external_id = body.get("external_id")
-        if external_id:
-            try:
-                return self.get_external(str(external_id))
-            except PolarNotFoundError:
-                return None
-        email = body.get("email")
-        if email:
-            for customer in self.list(email=str(email), limit=1)["items"]:
-                return customer
-        return None
 
     # ---------------------------------------------------------------- export
 
@@ -288,55 +216,6 @@ class PolarClient:
             ) from exc
         finally:
             response.close()
-
-    # ------------------------------------------------------- by Polar id
-
-    def get(self, customer_id: str) -> JSON:
-        op = "customers:get"
-        body = self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}")
-        return wire.expect_customer(op, body, customer_id=customer_id)
-
-    def update(self, customer_id: str, body: Mapping[str, Any]) -> JSON:
-        op = "customers:update"
-        path = f"/v1/customers/{_seg(customer_id)}"
-        answer = self._json(op, "PATCH", path, json=dict(body))
-        return wire.expect_customer(op, answer, customer_id=customer_id)
-
-    def delete(self, customer_id: str) -> None:
-        self._request("customers:delete", "DELETE", f"/v1/customers/{_seg(customer_id)}").close()
-
-    def get_state(self, customer_id: str) -> JSON:
-        op = "customers:get_state"
-        body = self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}/state")
-        return wire.expect_state(op, body, customer_id=customer_id)
-
-    def get_balance(self, customer_id: str) -> JSON:
-        op = "customers:get_balance"
-        return wire.expect_balance(
-            op, self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}/balance")
-        )
-
-    # ------------------------------------------------------- by external id
-
-    def get_external(self, external_id: str) -> JSON:
-        op = "customers:get_external"
-        path = f"/v1/customers/external/{_seg(external_id)}"
-        return wire.expect_customer(op, self._json(op, "GET", path), external_id=external_id)
-
-    def update_external(self, external_id: str, body: Mapping[str, Any]) -> JSON:
-        op = "customers:update_external"
-        path = f"/v1/customers/external/{_seg(external_id)}"
-        answer = self._json(op, "PATCH", path, json=dict(body))
-        return wire.expect_customer(op, answer, external_id=external_id)
-
-    def delete_external(self, external_id: str) -> None:
-        path = f"/v1/customers/external/{_seg(external_id)}"
-        self._request("customers:delete_external", "DELETE", path).close()
-
-    def get_state_external(self, external_id: str) -> JSON:
-        op = "customers:get_state_external"
-        path = f"/v1/customers/external/{_seg(external_id)}/state"
-        return wire.expect_state(op, self._json(op, "GET", path), external_id=external_id)
 
     # -------------------------------------------------------------- plumbing
 
@@ -432,8 +311,36 @@ class PolarClient:
             response.close()
 
     def _run_hook(self) -> None:
+        self.waiting()
         if self.before_request is not None:
             self.before_request()
+
+    def waiting(self) -> None:
+        """Call ``on_wait``, if any, unless in the prefetch thread (the caller's thread
+        calls it while it waits for that thread's page)."""
+        if self.on_wait is not None and not getattr(_hooks, "off", False):
+            self.on_wait()
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep, calling ``on_wait`` at least every ``wait_slice`` seconds."""
+        if self.on_wait is None or getattr(_hooks, "off", False):
+            time.sleep(seconds)
+            return
+        while seconds > 0:
+            self.waiting()
+            step = min(seconds, self.wait_slice)
+            time.sleep(step)
+            seconds -= step
+
+    def _wait_for(self, pending: Future[tuple[JSON, Any]]) -> tuple[JSON, Any]:
+        """The prefetched page, calling ``on_wait`` every ``wait_slice`` seconds meanwhile."""
+        if self.on_wait is None:
+            return pending.result()
+        while True:
+            try:
+                return pending.result(timeout=self.wait_slice)
+            except FutureTimeout:
+                self.waiting()
 
     def _backoff(self, operation: str, attempt: int, exc: PolarError) -> None:
         retry_after = getattr(exc, "retry_after", None)
@@ -450,7 +357,7 @@ class PolarClient:
             self.max_retries,
             delay,
         )
-        time.sleep(delay)
+        self._sleep(delay)
 
 
 # ---------------------------------------------------------------------------
@@ -466,13 +373,6 @@ def _json_or_none(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _seg(value: str) -> str:
-    """A path segment, percent-encoded (external IDs are free text)."""
-    if value is None or str(value) == "":
-        raise ValueError("an id is required")
-    return quote(str(value), safe="")
 
 
 def _leaks(exc: BaseException, token: str) -> bool:

@@ -7,11 +7,14 @@ test takes effect on the next call.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from .exceptions import PolarConfigurationError
 
@@ -22,6 +25,15 @@ SERVERS: dict[str, str] = {
 
 # Polar's documented limits (requests per minute, per organization).
 RATE_LIMITS: dict[str, int] = {"production": 500, "sandbox": 100}
+
+# A running sync writes its heartbeat at most every HEARTBEAT_INTERVAL seconds, and
+# while it waits (request budget, retry backoff, Retry-After, a prefetched page) it
+# wakes at least every WAIT_SLICE seconds to do so: only one HTTP request (bounded
+# by TIMEOUT) or one slice can pass between a due heartbeat and its write.
+HEARTBEAT_INTERVAL = 10.0
+WAIT_SLICE = 5.0
+# The shortest LOCK_TIMEOUT accepted, whatever TIMEOUT is.
+LOCK_TIMEOUT_MIN = 30.0
 
 
 @dataclass(frozen=True)
@@ -43,7 +55,12 @@ class PolarSyncSettings:
     RATE_LIMIT: int | None = None
     STATE_REFRESH_INTERVAL: float = 3600.0  # seconds before a state counts as stale
     BALANCE_REFRESH_INTERVAL: float = 3600.0
-    LOCK_TIMEOUT: float = 3600.0  # a running sync older than this is presumed dead
+    # Seconds without a heartbeat after which a running sync is presumed dead (its
+    # process was killed) and the next run of its kind takes over the lock.
+    LOCK_TIMEOUT: float = 90.0
+    # Seconds a failed pull's checkpoint may be continued, counted from the walk's
+    # first page; an older one is dropped and the next pull walks from page 1.
+    PULL_CHECKPOINT_MAX_AGE: float = 86400.0
     # The user model field whose value (as a string) is the customer's external ID
     # in Polar: how customers are linked to local users, both ways.
     USER_EXTERNAL_ID_FIELD: str = "pk"
@@ -52,17 +69,20 @@ class PolarSyncSettings:
     DELETE_CUSTOMER_ON_USER_DELETE: bool = True
     USER_PAYLOAD: str = "polar_sync.mapping.user_payload"
     USER_FILTER: str | None = None  # dotted path of ``f(user) -> bool``; None: every user
-    # The user model fields USER_PAYLOAD and USER_FILTER read. A save that changes
-    # none of them since the user was loaded (a login's last_login...) then costs no
-    # query. None: worked out for the default payload and no filter; (): never assume,
-    # always compare the payload with the database.
+    # The user model fields USER_PAYLOAD and USER_FILTER read. A save(update_fields=...)
+    # that names none of them (a login's last_login...) then costs no query. None:
+    # worked out for the default payload and no filter; (): compare every save.
     USER_FIELDS: tuple[str, ...] | None = None
-    ENQUEUE_TIMEOUT: float = 1.0  # seconds the broker may take before a push waits for the drain
+    # Seconds a push may hold up the request that saved the user: the broker taking the
+    # task, or with no broker the in-process push's one request to Polar.
+    ENQUEUE_TIMEOUT: float = 1.0
     # REST API
     API_PERMISSION_CLASS: str = "rest_framework.permissions.IsAdminUser"
     # Webhooks
     WEBHOOK_SECRET: str = ""
     WEBHOOK_TOLERANCE: int = 300  # seconds of clock skew accepted on webhook-timestamp
+    # A larger delivery is refused (413) before it is parsed; Polar's are a few KB.
+    WEBHOOK_MAX_BODY_BYTES: int = 1024 * 1024
 
     def __repr__(self) -> str:
         # Secrets must never reach a log or a traceback through a repr.
@@ -77,6 +97,14 @@ class PolarSyncSettings:
     def base_url(self) -> str:
         """The API's base URL for ``SERVER``; raises when it is neither a name nor a URL."""
         return resolve_server(self.SERVER)
+
+    @property
+    def lock_timeout_floor(self) -> float:
+        """The shortest safe ``LOCK_TIMEOUT``: twice the longest gap a live run can leave
+        between two heartbeats (one heartbeat interval, then the longest step that
+        cannot beat: one HTTP request, bounded by ``TIMEOUT``, or one wait slice)."""
+        longest_step = max(self.TIMEOUT, WAIT_SLICE)
+        return max(LOCK_TIMEOUT_MIN, 2 * (HEARTBEAT_INTERVAL + longest_step))
 
     @property
     def rate_limit(self) -> int:
@@ -116,9 +144,9 @@ def polar_settings() -> PolarSyncSettings:
     """The current ``POLAR_SYNC`` settings, with defaults filled in.
 
     Unknown keys are rejected so that a typo does not silently fall back to a
-    default. Read on every call (tests and ``override_settings`` change it); the
-    checked object is reused while the dict is equal to the one it was built from,
-    which costs a dict comparison instead of a validation inside every user save.
+    default. Read on every call: the checked object is reused while the dict is
+    equal to the one it was built from (a dict comparison instead of a validation
+    inside every user save), and dropped on ``setting_changed`` (``override_settings``).
     """
     global _last_built
     raw: dict[str, Any] = dict(getattr(settings, "POLAR_SYNC", None) or {})
@@ -134,53 +162,111 @@ _last_built: tuple[dict[str, Any], PolarSyncSettings] | None = None
 
 
 def _build(raw: dict[str, Any]) -> PolarSyncSettings:
-    known = {f.name for f in fields(PolarSyncSettings)}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - set(PARSERS))
     if unknown:
         raise PolarConfigurationError(
             f"Unknown POLAR_SYNC setting(s): {', '.join(unknown)}. "
-            f"Known: {', '.join(sorted(known))}."
+            f"Known: {', '.join(sorted(PARSERS))}."
         )
     values: dict[str, Any] = {}
-    for f in fields(PolarSyncSettings):
-        if f.name not in raw:
-            continue
-        value = raw[f.name]
+    for name, value in raw.items():
+        parse = PARSERS[name]
         try:
-            values[f.name] = _coerce(f.name, f.type, value)
+            values[name] = parse(value)
         except (TypeError, ValueError) as exc:
             raise PolarConfigurationError(
-                f"POLAR_SYNC['{f.name}'] is {value!r}: expected {f.type} ({exc})."
+                f"POLAR_SYNC['{name}'] is {value!r}: expected {parse.expected} ({exc})."
             ) from None
     return PolarSyncSettings(**values)
 
 
-def _coerce(name: str, type_name: Any, value: Any) -> Any:
-    """Check and convert one setting to the type its field declares."""
-    optional = "None" in str(type_name)
-    if value is None or value == "":
-        if optional:
+class Parser:
+    """Checks and converts one setting's value; ``expected`` says what it accepts."""
+
+    def __init__(
+        self, expected: str, convert: Callable[[Any], Any], *, optional: bool = False
+    ) -> None:
+        self.expected = f"{expected} or None" if optional else expected
+        self.convert, self.optional = convert, optional
+
+    def __call__(self, value: Any) -> Any:
+        if self.optional and (value is None or value == ""):
             return None
-        if "str" in str(type_name):
-            return ""
-        raise ValueError("a value is required")
-    base = str(type_name).replace(" | None", "")
-    if base == "tuple[str, ...]":
-        if isinstance(value, str) or not isinstance(value, (list, tuple)):
-            raise ValueError("not a list of names")
-        if not all(isinstance(item, str) and item for item in value):
-            raise ValueError("every item must be a non-empty string")
-        return tuple(value)
-    if base == "bool":
-        if not isinstance(value, bool):
-            raise ValueError("not a boolean")
-        return value
-    if base == "int":
-        if isinstance(value, bool) or int(value) != float(value):
-            raise ValueError("not a whole number")
-        return int(value)
-    if base == "float":
-        if isinstance(value, bool):
-            raise ValueError("not a number")
-        return float(value)
-    return str(value)
+        return self.convert(value)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _whole(value: Any) -> int:
+    if value is None or isinstance(value, bool) or int(value) != float(value):
+        raise ValueError("not a whole number")
+    return int(value)
+
+
+def _number(value: Any) -> float:
+    if value is None or value == "" or isinstance(value, bool):
+        raise ValueError("not a number")
+    return float(value)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("not a boolean")
+    return value
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ValueError("not a list of names")
+    if not all(isinstance(item, str) and item for item in value):
+        raise ValueError("every item must be a non-empty string")
+    return tuple(value)
+
+
+TEXT = Parser("a string", _text)
+OPTIONAL_TEXT = Parser("a string", _text, optional=True)
+WHOLE = Parser("a whole number", _whole)
+OPTIONAL_WHOLE = Parser("a whole number", _whole, optional=True)
+NUMBER = Parser("a number", _number)
+FLAG = Parser("True or False", _flag)
+OPTIONAL_NAMES = Parser("a list of field names", _names, optional=True)
+
+# How each setting is checked, named explicitly (a test checks that every field of
+# PolarSyncSettings has one): its type is not guessed from the annotation.
+PARSERS: dict[str, Parser] = {
+    "ACCESS_TOKEN": TEXT,
+    "SERVER": TEXT,
+    "ORGANIZATION_ID": OPTIONAL_TEXT,
+    "TIMEOUT": NUMBER,
+    "MAX_RETRIES": WHOLE,
+    "PAGE_SIZE": WHOLE,
+    "API_VERSION": OPTIONAL_TEXT,
+    "BACKOFF_BASE": NUMBER,
+    "BACKOFF_MAX": NUMBER,
+    "RATE_LIMIT": OPTIONAL_WHOLE,
+    "STATE_REFRESH_INTERVAL": NUMBER,
+    "BALANCE_REFRESH_INTERVAL": NUMBER,
+    "LOCK_TIMEOUT": NUMBER,
+    "PULL_CHECKPOINT_MAX_AGE": NUMBER,
+    "USER_EXTERNAL_ID_FIELD": TEXT,
+    "PUSH_ENABLED": FLAG,
+    "DELETE_CUSTOMER_ON_USER_DELETE": FLAG,
+    "USER_PAYLOAD": TEXT,
+    "USER_FILTER": OPTIONAL_TEXT,
+    "USER_FIELDS": OPTIONAL_NAMES,
+    "ENQUEUE_TIMEOUT": NUMBER,
+    "API_PERMISSION_CLASS": TEXT,
+    "WEBHOOK_SECRET": TEXT,
+    "WEBHOOK_TOLERANCE": WHOLE,
+    "WEBHOOK_MAX_BODY_BYTES": WHOLE,
+}
+
+
+@receiver(setting_changed)
+def _forget_settings(*, setting: str, **kwargs: Any) -> None:
+    """Re-read ``POLAR_SYNC`` after ``override_settings`` or any announced change."""
+    global _last_built
+    if setting == "POLAR_SYNC":
+        _last_built = None

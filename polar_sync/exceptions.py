@@ -111,3 +111,24 @@ class PolarClientError(PolarPermanentError):
 
 class PolarResponseError(PolarPermanentError):
     """The answer could not be understood: not JSON, or not the expected shape."""
+
+
+class SyncRunLostError(PolarError):
+    """A sync run found its row no longer ``running``: another worker took it for dead.
+
+    Neither transient nor permanent: the run stops writing at once, and the pull
+    ends it as failed without touching the row, which now belongs to the other
+    worker's bookkeeping (``abandoned``).
+    """
+
+
+class WebhookRejected(PolarError):
+    """A delivery that must not be stored: missing headers, bad signature, stale, not JSON.
+
+    ``status`` is the HTTP status to answer; the message never contains the secret.
+    """
+
+    def __init__(self, reason: str, *, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status

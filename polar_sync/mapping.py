@@ -15,6 +15,8 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from .exceptions import PolarResponseError
+
 JSON = dict[str, Any]
 
 # Columns copied from a Customer payload; ``raw`` keeps everything else.
@@ -37,8 +39,12 @@ CUSTOMER_FIELDS = (
 )
 
 
-class MappingError(ValueError):
-    """A Polar payload lacks a required field or has one of the wrong type."""
+class MappingError(PolarResponseError, ValueError):
+    """A Polar payload lacks a required field or has one of the wrong type.
+
+    Part of the one exception tree (an answer that cannot be understood); still a
+    ``ValueError`` for callers written before it was.
+    """
 
     def __init__(self, kind: str, object_id: Any, problem: str) -> None:
         self.kind = kind
@@ -232,6 +238,21 @@ def balance_fields(payload: Any, *, customer_id: Any = None) -> JSON:
         raise MappingError("balance", customer_id, f"'currency' is not a string: {currency!r}")
     # As sent: Polar's balance says "USD" where a subscription says "usd".
     return {"balance": balance, "currency": currency}
+
+
+# The largest value every database stores in a PositiveIntegerField (PostgreSQL: integer).
+_MAX_COUNT = 2**31 - 1
+
+
+def count_field(value: Any) -> int | None:
+    """A count Polar reports (a page's ``total_count``) as the mirror stores it.
+
+    The contract types it as any integer; a negative, out-of-range or non-integer
+    count says nothing a progress bar can use, and would not fit the column: None.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
+        return None
+    return value
 
 
 def user_external_id(user: Any, field: str = "pk") -> str:

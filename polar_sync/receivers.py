@@ -1,8 +1,9 @@
 """Signal receivers: thin doors from user changes to the push outbox.
 
-They run inside the user's transaction and only hand the user to a service,
-which decides whether Polar cares and writes the outbox row; the push itself
-happens after commit.
+One ``post_save`` and one ``post_delete`` receiver on the user model: loading users
+costs the host project nothing. They run inside the user's transaction and hand the
+user to a service, which decides whether Polar cares and writes the outbox row; the
+push itself happens after commit.
 """
 
 from __future__ import annotations
@@ -10,17 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models.signals import post_delete, post_init, post_save, pre_save
+from django.db.models.signals import post_delete, post_save
 
-from .services import push, user_snapshot
-
-
-def user_loaded(sender: Any, instance: Any, **kwargs: Any) -> None:
-    user_snapshot.user_snapshot_take(user=instance)
-
-
-def user_saving(sender: Any, instance: Any, **kwargs: Any) -> None:
-    user_snapshot.user_snapshot_before_save(user=instance)
+from .services import push
 
 
 def user_saved(
@@ -29,11 +22,14 @@ def user_saved(
     created: bool = False,
     raw: bool = False,
     update_fields: Any = None,
+    using: str | None = None,
     **kwargs: Any,
 ) -> None:
     if raw:  # loaddata: rows restored as they were, not a change made by someone
         return
-    push.user_change_record(user=instance, created=created, update_fields=update_fields)
+    push.user_change_record(
+        user=instance, created=created, update_fields=update_fields, using=using
+    )
 
 
 def user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -43,7 +39,5 @@ def user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 def connect() -> None:
     """Connect the receivers to ``settings.AUTH_USER_MODEL`` (once, whatever the callers)."""
     user_model = settings.AUTH_USER_MODEL
-    post_init.connect(user_loaded, sender=user_model, dispatch_uid="polar_sync.user_loaded")
-    pre_save.connect(user_saving, sender=user_model, dispatch_uid="polar_sync.user_saving")
     post_save.connect(user_saved, sender=user_model, dispatch_uid="polar_sync.user_saved")
     post_delete.connect(user_deleted, sender=user_model, dispatch_uid="polar_sync.user_deleted")

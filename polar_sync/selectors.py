@@ -26,6 +26,7 @@ from .conf import polar_settings
 from .models import (
     Customer,
     CustomerBalance,
+    CustomerQuerySet,
     CustomerState,
     PushOutbox,
     StateBenefitGrant,
@@ -240,7 +241,7 @@ def customer_list(
     return qs
 
 
-def customer_detail_queryset() -> QuerySet[Customer]:
+def customer_detail_queryset() -> CustomerQuerySet:
     """Customers with everything a detail view shows, in a constant number of queries."""
     return (
         Customer.objects.select_related("state", "balance", "user")
@@ -307,6 +308,7 @@ class SyncStatus:
     pushes_pending: int
     pushes_failed: int
     webhooks_failed: int
+    webhooks_waiting: int  # received or retrying for longer than WEBHOOK_WAITING_AFTER
     now: datetime
 
     @property
@@ -338,6 +340,7 @@ def sync_status() -> SyncStatus:
         pushes_pending=outbox[PushOutbox.Status.PENDING],
         pushes_failed=outbox[PushOutbox.Status.FAILED],
         webhooks_failed=_failed_webhooks(),
+        webhooks_waiting=_waiting_webhooks(),
         now=timezone.now(),
     )
 
@@ -358,3 +361,15 @@ def outbox_failures(*, limit: int = 20) -> list[tuple[str, str]]:
 
 def _failed_webhooks() -> int:
     return WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).count()
+
+
+# A delivery is processed within a second or so; one still waiting after a minute
+# means no worker took it (a broker down, no sweep running) or it keeps failing.
+WEBHOOK_WAITING_AFTER = timedelta(minutes=1)
+
+
+def _waiting_webhooks() -> int:
+    waiting = (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.RETRYING)
+    return WebhookEvent.objects.filter(
+        status__in=waiting, received_at__lt=timezone.now() - WEBHOOK_WAITING_AFTER
+    ).count()

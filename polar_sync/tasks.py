@@ -51,6 +51,12 @@ def process_webhook(event_id: int) -> str:
     return services.webhook_event_process(event_id=event_id).status
 
 
+@shared_task(name="polar_sync.sweep_webhooks", ignore_result=True)
+def sweep_webhooks() -> dict:
+    """Process webhook events left ``received`` (their task was lost) or due for a retry."""
+    return dict(services.webhook_events_sweep())
+
+
 @shared_task(name="polar_sync.push_user", ignore_result=True)
 def push_user(external_id: str) -> dict:
     """Push one user's outbox row (keyed by external ID) to Polar; a no-op when already done."""

@@ -13,7 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import services, tasks
+from . import services
 
 logger = logging.getLogger("polar_sync.webhooks")
 
@@ -23,9 +23,11 @@ logger = logging.getLogger("polar_sync.webhooks")
 def webhook_view(request: HttpRequest) -> JsonResponse:
     """Answer 202 once the delivery is stored; 4xx (nothing stored) when it is not genuine."""
     try:
-        event, created = services.webhook_receive(
-            body=request.body, headers=request.headers, enqueue=tasks.process_webhook.delay
+        # Read through the limit, not request.body: an oversize body is refused unparsed.
+        body = services.webhook_body_read(
+            stream=request, content_length=request.META.get("CONTENT_LENGTH")
         )
+        event, created = services.webhook_receive(body=body, headers=request.headers)
     except services.WebhookRejected as exc:
         log = logger.error if exc.status >= 500 else logger.warning
         log(

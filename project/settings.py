@@ -6,6 +6,7 @@ SQLite, the local Polar server, and no broker (Celery tasks run eagerly).
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -87,7 +88,7 @@ CACHES = {
     }
 }
 
-POLAR_SYNC = {
+POLAR_SYNC: dict[str, Any] = {
     "ACCESS_TOKEN": os.environ.get("POLAR_ACCESS_TOKEN", ""),
     "SERVER": os.environ.get("POLAR_SERVER", "production"),
     "ORGANIZATION_ID": os.environ.get("POLAR_ORGANIZATION_ID") or None,
@@ -125,6 +126,11 @@ CELERY_BEAT_SCHEDULE = {
     "polar-drain-outbox": {
         "task": "polar_sync.drain_outbox",
         "schedule": float(os.environ.get("POLAR_PUSH_DRAIN_INTERVAL", 60)),
+    },
+    # Webhook events whose task was lost (broker down) or that wait for a retry.
+    "polar-sweep-webhooks": {
+        "task": "polar_sync.sweep_webhooks",
+        "schedule": float(os.environ.get("POLAR_WEBHOOK_SWEEP_INTERVAL", 60)),
     },
     # Users changed without a signal (QuerySet.update...) or whose customer Polar lost.
     "polar-reconcile-users": {

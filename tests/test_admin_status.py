@@ -72,3 +72,18 @@ def test_sync_runs_are_listed_read_only(admin_client):
     assert admin_client.post(detail_url, {"status": "succeeded"}).status_code == 403
     failed.refresh_from_db()
     assert failed.status == "failed"
+
+
+def test_a_resumed_run_says_so_in_the_admin(admin_client):
+    resumed = run(status="succeeded", resumed_from_page=57, finished_at=timezone.now())
+    confirming = run(status="succeeded", resumed_from_page=0, finished_at=timezone.now())
+    fresh = run(status="succeeded", finished_at=timezone.now())
+
+    def detail(obj: SyncRun) -> str:
+        return admin_client.get(reverse("admin:polar_sync_syncrun_change", args=[obj.pk])).text
+
+    assert "resumed the walk at page 57" in detail(resumed)
+    assert "confirmed the deletions a complete walk left" in detail(confirming)
+    assert "no: a walk from page 1" in detail(fresh)
+    listing = admin_client.get(reverse("admin:polar_sync_syncrun_changelist")).text
+    assert "Resumed from page" in listing

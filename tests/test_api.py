@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from decimal import Decimal
 
@@ -127,12 +128,57 @@ def test_list_filters(staff_api):
         ({"active_subscription": "maybe"}, "active_subscription"),
         ({"ordering": "email"}, "ordering"),
         ({"page_size": "0"}, "page_size"),
+        ({"page_size": "501"}, "page_size"),
+        ({"page_size": "99999999999999999999999"}, "page_size"),
+        ({"page_size": "1e3"}, "page_size"),
+        ({"deleted": "perhaps"}, "deleted"),
+        ({"ordering": "created_at,email"}, "ordering"),
+        ({"email": "a\x00b"}, "email"),
+        ({"external_id": "\x00"}, "external_id"),
     ],
 )
 def test_bad_filters_are_a_400_naming_the_parameter(staff_api, params, field):
     response = staff_api.get(LIST, params)
     assert response.status_code == 400
     assert field in response.json()
+
+
+def cursor(query: str) -> str:
+    """A cursor as DRF encodes one: the base64 of a query string (o offset, r reverse,
+    p position)."""
+    return base64.b64encode(query.encode()).decode()
+
+
+MALFORMED_CURSORS = [
+    "p=notadate",  # the position is a created_at: this was a 500 inside the query
+    "r=1&p=xxx",
+    "p=",
+    "p=2020-13-45T00:00:00%2B00:00",
+    "p=2020-01-01T00:00:00",  # naive: not a position a page ever links to
+    "p=2020-01-01",
+    "p=9999-12-31T23:59:59-05:00",  # past year 9999 in UTC
+    "p=0001-01-01T00:00:00%2B01:00",  # before year 1 in UTC
+    "o=abc",
+    "o=-5",
+    "r=x",
+]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        *(pytest.param(cursor(query), id=query) for query in MALFORMED_CURSORS),
+        pytest.param("not base64!", id="not-base64"),
+        pytest.param("\u00e9", id="not-ascii"),
+    ],
+)
+def test_a_malformed_cursor_is_a_400_naming_it(staff_api, value):
+    make_customer()
+    response = staff_api.get(LIST, {"cursor": value})
+    assert response.status_code == 400
+    assert response.json() == {
+        "cursor": ["Invalid cursor: use the next or previous link of a page."]
+    }
 
 
 def test_ordering_and_cursor_pagination_walk_every_customer_once(staff_api):

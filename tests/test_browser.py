@@ -80,6 +80,7 @@ def world(live_polar, settings, django_user_model):
     return ada
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_operator_finds_a_customer_and_refreshes_it(world, live_server, capsys):
     from playwright.sync_api import expect, sync_playwright

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.core.signals import setting_changed
 from django.test import override_settings
 
-from polar_sync.conf import polar_settings
+from polar_sync.conf import PARSERS, PolarSyncSettings, polar_settings
+from polar_sync.exceptions import PolarConfigurationError
 
 
 def run_check() -> str:
@@ -87,6 +90,22 @@ def test_settings_are_read_at_call_time_and_reused_while_unchanged():
         assert polar_settings().TIMEOUT == 5
 
 
+def test_every_setting_is_checked_by_a_parser_named_for_it():
+    assert set(PARSERS) == {f.name for f in fields(PolarSyncSettings)}
+    with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t", "USER_FIELDS": "email"}):
+        with pytest.raises(PolarConfigurationError, match=r"USER_FIELDS.*a list of field names"):
+            polar_settings()
+
+
+def test_an_announced_change_of_the_settings_is_read_again():
+    with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t"}):
+        first = polar_settings()
+        assert polar_settings() is first
+        setting_changed.send(sender=None, setting="POLAR_SYNC", value={}, enter=True)
+        assert polar_settings() is not first
+        assert polar_settings() == first
+
+
 class UsersElsewhere:
     """A router writing the user model to another database than polar_sync's tables."""
 
@@ -103,3 +122,23 @@ def test_users_and_the_outbox_on_different_databases_warn():
             assert "polar_sync.W004" in output and "'users'" in output
             with override_settings(POLAR_SYNC={**token, "PUSH_ENABLED": False}):
                 assert "W004" not in run_check()
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"LOCK_TIMEOUT": 20},  # under the floor of 30 seconds
+        {"LOCK_TIMEOUT": 90, "TIMEOUT": 60},  # a live run may go 70s between heartbeats
+    ],
+)
+def test_a_lock_timeout_a_live_run_could_miss_is_an_error(conf):
+    output = check_fails({"ACCESS_TOKEN": "t", **conf})
+    assert "polar_sync.E004" in output and "LOCK_TIMEOUT" in output and "TIMEOUT" in output
+
+
+def test_the_default_lock_timeout_is_90_seconds_and_passes():
+    with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t"}):
+        assert polar_settings().LOCK_TIMEOUT == 90
+        assert "no issues" in run_check()
+    with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "t", "LOCK_TIMEOUT": 140, "TIMEOUT": 60}):
+        assert "no issues" in run_check()

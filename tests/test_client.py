@@ -543,3 +543,57 @@ def test_unknown_setting_is_rejected():
     with override_settings(POLAR_SYNC={"ACCESS_TOKEN": "x", "PAGESIZE": 10}):
         with pytest.raises(PolarConfigurationError, match="PAGESIZE"):
             PolarClient.from_settings()
+
+
+def test_on_wait_is_called_before_each_request_and_through_a_long_retry_after(polar_http, sleeps):
+    calls: list[int] = []
+    c = PolarClient(access_token=TOKEN, server=BASE_URL, on_wait=lambda: calls.append(len(sleeps)))
+    url = f"{BASE_URL}/v1/customers/{CID}"
+    polar_http.get(url, status=429, headers={"Retry-After": "12"})
+    polar_http.get(url, json=load_fixture("customer"))
+
+    assert c.get(CID)["id"] == CID
+    # Slept 12 seconds in slices of 5, showing life before each slice and request.
+    assert sleeps == [5.0, 5.0, 2.0]
+    assert calls == [0, 0, 1, 2, 3]
+
+
+def test_an_on_wait_that_raises_stops_the_retries(polar_http, sleeps):
+    class Stop(Exception):
+        pass
+
+    calls: list[int] = []
+
+    def on_wait() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise Stop
+
+    c = PolarClient(access_token=TOKEN, server=BASE_URL, on_wait=on_wait, max_retries=5)
+    polar_http.get(f"{BASE_URL}/v1/customers/{CID}", status=429, headers={"Retry-After": "60"})
+    with pytest.raises(Stop):
+        c.get(CID)
+    assert len(polar_http.calls) == 1 and sum(sleeps) == 5.0
+
+
+def test_on_wait_is_called_in_the_callers_thread_while_a_prefetched_page_is_slow(polar_http):
+    import threading
+
+    caller = threading.current_thread().name
+    waited = threading.Event()
+    calls: list[str] = []
+
+    def on_wait() -> None:
+        calls.append(threading.current_thread().name)
+        if len(calls) >= 4:  # the hook before the request, then polls while it is out
+            waited.set()
+
+    def slow_page(request):
+        # Answers only once the caller's thread has polled a few times meanwhile.
+        assert waited.wait(timeout=10), "on_wait was not called while the page was out"
+        return 200, {}, json.dumps(page([load_fixture("customer")], 1, 1))
+
+    polar_http.add_callback("GET", CUSTOMERS, callback=slow_page)
+    c = PolarClient(access_token=TOKEN, server=BASE_URL, on_wait=on_wait, wait_slice=0.01)
+    assert len(list(c.iter_pages(prefetch=True))) == 1
+    assert set(calls) == {caller}

@@ -69,6 +69,7 @@ def test_missing_token_is_a_clear_error(settings):
         run_command()
 
 
+@pytest.mark.slow
 def test_the_demo_main_job_runs_end_to_end(tmp_path):
     """scripts/demo's work, in a fresh SQLite file: migrate, then project.demo."""
     env = {

@@ -170,3 +170,25 @@ def test_user_payload_and_external_id():
         "name": "Grace Hopper",
     }
     assert mapping.user_payload(FakeUser("", ""))["name"] is None
+
+
+def test_every_exception_a_caller_can_import_is_in_the_one_tree():
+    import inspect
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    from polar_sync import client, exceptions, mapping, services
+    from polar_sync.exceptions import PolarError
+
+    public = {
+        value
+        for module in (client, exceptions, mapping, services)
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and inspect.isclass(value)
+        and issubclass(value, BaseException)
+        and value.__module__.startswith("polar_sync.")
+    }
+    assert {"MappingError", "WebhookRejected", "PolarNotFoundError"} <= {c.__name__ for c in public}
+    outside = [c for c in public if not issubclass(c, (PolarError, ImproperlyConfigured))]
+    assert outside == []

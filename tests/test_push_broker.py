@@ -138,6 +138,7 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0) 
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_user_changes_reach_polar_through_the_broker_and_a_worker(live_polar, worker):
     store = live_polar.store
     user = make_user(email="broker@example.com", first_name="Via", last_name="Redis")

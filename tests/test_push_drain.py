@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from polar_sync import tasks
 from polar_sync.models import Customer, PushOutbox
-from polar_sync.services import push, push_drain
+from polar_sync.services import push
 from tests.push_support import (
     RecordingBroker,
     closed_port,
@@ -105,26 +105,46 @@ def test_transient_errors_back_off_and_the_periodic_drain_retries_when_due(polar
     assert not PushOutbox.objects.exists()
 
 
-def test_after_a_failure_in_process_pushes_pause_instead_of_waiting_on_polar(polar, monkeypatch):
+def test_an_in_process_push_to_a_hung_polar_costs_at_most_the_enqueue_timeout(polar, polar_conf):
+    """No broker: the request that saved the user waits for Polar once, briefly,
+    whatever TIMEOUT the workers use; the row waits for the next drain."""
+    polar_conf(ENQUEUE_TIMEOUT=0.3, TIMEOUT=30.0)
+    with hung_tcp_server() as port:
+        polar_conf(SERVER=f"http://127.0.0.1:{port}")
+        started = time.monotonic()
+        user = make_user()
+        elapsed = time.monotonic() - started
+    assert elapsed < 5.0  # 0.3 s of timeout and no retry, not 30 s times MAX_RETRIES
+    outbox = pending_rows(user)
+    assert (outbox.status, outbox.attempts) == ("pending", 1)
+
+
+def test_every_in_process_push_tries_polar_and_stops_at_the_first_failure(polar):
+    """No pause shared by the process: a change right after a failure tries Polar
+    again; in one commit, the first transient failure leaves the rest waiting."""
     polar.faults.fail_rate = 1.0
     make_user()
     tried = polar.store.log.request_total
     assert tried == 1
     polar.faults.clear()
-    waiting = make_user()  # within INLINE_PAUSE: no request, the row waits
-    assert polar.store.log.request_total == tried
-    assert pending_rows(waiting).attempts == 0
-    monkeypatch.setattr(push, "INLINE_PAUSE", 0.0)
+    user = make_user()
+    assert polar_customer(polar, user.pk)
     polar.faults.fail_rate = 1.0
-    make_user()  # the pause is over: Polar is tried again (and fails again)
-    assert polar.store.log.request_total == tried + 1
+    before = polar.store.log.request_total
+    with transaction.atomic():
+        waiting = [make_user() for _ in range(3)]
+    assert polar.store.log.request_total == before + 1
+    assert sorted(
+        row.attempts
+        for row in PushOutbox.objects.filter(external_id__in=[str(u.pk) for u in waiting])
+    ) == [0, 0, 1]
 
 
 def test_backoff_grows_with_attempts_and_is_capped():
-    delays = [push_drain._backoff(n) for n in range(1, 30)]
-    assert push_drain.BACKOFF_BASE / 2 <= delays[0] <= push_drain.BACKOFF_BASE
-    assert delays[5] > push_drain.BACKOFF_BASE * 8
-    assert max(delays) <= push_drain.BACKOFF_MAX
+    delays = [push.backoff(n) for n in range(1, 30)]
+    assert push.BACKOFF_BASE / 2 <= delays[0] <= push.BACKOFF_BASE
+    assert delays[5] > push.BACKOFF_BASE * 8
+    assert max(delays) <= push.BACKOFF_MAX
 
 
 def test_a_rate_limit_postpones_by_retry_after(polar):
@@ -151,7 +171,7 @@ def test_a_drain_stops_after_consecutive_transient_failures(polar, broker):
         make_user()
     polar.faults.fail_rate = 1.0
     result = push.outbox_drain(force=True)
-    assert result.postponed == push_drain.MAX_CONSECUTIVE_TRANSIENT
+    assert result.postponed == push.MAX_CONSECUTIVE_TRANSIENT
     assert "unavailable" in result.stopped
 
 
@@ -170,7 +190,7 @@ def test_a_change_during_the_push_is_pushed_right_after(polar, broker, monkeypat
     """The row changes while its push is in flight: it stays, and the newer version follows."""
     broker.record()
     user = make_user(first_name="First")
-    client = push_drain.worker_client()
+    client = push.push_client()
     real_create = client.create
 
     def create_then_user_saves(body):
@@ -191,7 +211,7 @@ def test_a_change_during_the_push_is_pushed_right_after(polar, broker, monkeypat
 def test_a_push_that_crashes_releases_the_row(polar, broker, monkeypatch):
     broker.record()
     make_user()
-    client = push_drain.worker_client()
+    client = push.push_client()
 
     def boom(*args, **kwargs):
         raise ZeroDivisionError("bug")
@@ -232,7 +252,7 @@ def test_an_id_taken_over_again_during_the_push_gets_yet_another_customer(
     with transaction.atomic():
         get_user_model().objects.get(username="bob").delete()
         make_user(username="bob", email="second@example.com")
-    client = push_drain.worker_client()
+    client = push.push_client()
     real_delete = client.delete_external
 
     def delete_while_bob_changes_hands(external_id):
@@ -412,20 +432,6 @@ def test_polar_push_fails_loudly_when_pushing_is_disabled(polar, polar_conf):
     polar_conf(PUSH_ENABLED=False)
     with pytest.raises(CommandError, match="PUSH_ENABLED"):
         call_command("polar_push", stdout=StringIO())
-
-
-def test_polar_push_user_without_a_local_user_deletes_the_customer(polar, polar_conf):
-    user = make_user()
-    external_id = str(user.pk)
-    customer_id = polar_customer(polar, external_id)["id"]
-    polar_conf(DELETE_CUSTOMER_ON_USER_DELETE=False)
-    user.delete()
-    assert polar.store.get_customer(customer_id)["deleted_at"] is None
-    polar_conf(DELETE_CUSTOMER_ON_USER_DELETE=True)
-    out = StringIO()
-    call_command("polar_push", "--user", external_id, stdout=out)
-    assert "1 deleted" in out.getvalue()
-    assert polar.store.get_customer(customer_id)["deleted_at"] is not None
 
 
 def test_polar_push_user_refuses_a_user_the_filter_excludes(polar, polar_conf):

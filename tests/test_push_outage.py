@@ -23,7 +23,6 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from polar_sync.models import Customer, PushOutbox
-from polar_sync.services import push
 from tests.push_support import make_user
 
 pytestmark = pytest.mark.e2e
@@ -33,13 +32,11 @@ USERS = 1000  # created during the outage
 
 
 @pytest.fixture
-def polar(live_polar, transactional_db, monkeypatch):
-    # After a failure, in-process pushes pause for INLINE_PAUSE seconds; shortened
-    # so that changes keep meeting the outage rather than skipping it.
-    monkeypatch.setattr(push, "INLINE_PAUSE", 0.05)
+def polar(live_polar, transactional_db):
     return live_polar
 
 
+@pytest.mark.slow
 def test_nothing_is_lost_while_polar_is_down(polar):
     store = polar.store
     users = [make_user() for _ in range(EARLY)]

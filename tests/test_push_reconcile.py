@@ -116,10 +116,7 @@ def test_the_task_reports_what_it_did(polar, held):
     assert tasks.reconcile_users() == {"checked": 2, "queued": 2, "skipped": 0, "stopped": ""}
 
 
-def test_without_on_conflict_the_orm_writes_the_rows(polar, held, monkeypatch):
-    from polar_sync.models import outbox
-
-    monkeypatch.setattr(outbox, "ON_CONFLICT_VENDORS", frozenset())
+def test_an_upsert_queued_over_a_waiting_delete_deletes_the_old_customer_first(polar, held):
     waits = make_user()
     PushOutbox.objects.update(action=PushOutbox.Action.DELETE, payload={})
     bulk_users(2)
@@ -135,7 +132,7 @@ def test_a_user_deleted_while_its_batch_is_reconciled_stays_deleted_in_polar(
     """The delete waits for the batch (its users are locked) and then supersedes
     the upsert; it never lands between the read and the write, which would queue
     an upsert that creates the deleted user's customer again."""
-    from polar_sync.services import push_reconcile
+    from polar_sync.services.push import reconcile as push_reconcile
 
     bulk_users(1)  # no signal: reconcile will queue it
     user = get_user_model().objects.get(username="bulk0")

@@ -25,7 +25,7 @@ from polar_sync.services import (
     customers_upsert,
     states_refresh,
 )
-from polar_sync.services.budget import Budget, budget_pause, budget_try_take
+from polar_sync.services.budget import Budget, budget_pause, budget_take, budget_try_take
 from tests.conftest import BASE_URL, load_fixture
 
 pytestmark = pytest.mark.django_db
@@ -137,6 +137,7 @@ def test_a_missing_balance_route_is_recorded_once_then_not_asked(live_polar, mir
     assert [r.operation for r in live_polar.store.requests] == ["customers:get_state"]
 
 
+@pytest.mark.slow
 def test_the_budget_holds_against_a_server_limited_to_100_a_minute(live_polar, mirrored, settings):
     """80 requests/minute budget (bucket of 20) against Polar's sandbox limit of 100."""
     store = live_polar.store
@@ -167,6 +168,29 @@ def test_429s_are_handled_by_waiting_as_told(live_polar, mirrored, settings):
     assert run.status == "succeeded" and run.updated == 5
     assert live_polar.store.status_counts[429] >= 1
     assert StateSubscription.objects.count() == 5
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now, self.slept = 1000.0, []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_the_budget_waits_on_the_clock_it_is_given():
+    """A minute of waiting for tokens, on an injected clock: the test takes no real time."""
+    clock = FakeClock()
+    budget = Budget(per_minute=60, capacity=2, name="clocked", clock=clock)
+    for _ in range(2 + 60):
+        assert budget_take(budget=budget)
+    assert sum(clock.slept) == pytest.approx(60.0)
+    assert budget_take(budget=budget, max_wait=0.5) is False  # a second away: not within 0.5
+    assert clock.now == pytest.approx(1060.0)
 
 
 def test_budget_bucket_math():

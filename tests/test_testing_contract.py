@@ -98,7 +98,8 @@ def test_list(polar: LocalPolarServer, params: dict[str, Any] | None) -> None:
 def test_list_by_organization(polar: LocalPolarServer) -> None:
     org = polar.organization_id
     body = valid(polar, "GET", "/v1/customers/", {"organization_id": org}, status=200)
-    assert body["pagination"]["total_count"] == 61
+    # Every customer of the store (other tests of this module add some) is the org's.
+    assert body["pagination"]["total_count"] == len(polar.store.customers()) > 0
     other = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
     params = [("organization_id", other), ("organization_id", org)]
     assert valid(polar, "GET", "/v1/customers/", params, status=200)["items"]

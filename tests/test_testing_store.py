@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from polar_sync.testing import NotFound, PolarStore
+from polar_sync.testing.seed import seed_records
 from polar_sync.testing.validation import validate_list_query
 from tests import contract
 
@@ -94,6 +95,20 @@ def test_seeding_twice_appends_without_clashes() -> None:
 
 
 # -- the handle ------------------------------------------------------------------------------
+
+
+def test_seed_records_is_a_pure_function_the_store_indexes() -> None:
+    first = seed_records(n=50, seed=3, first_seq=11)
+    assert [r.email for r in first] == [r.email for r in seed_records(n=50, seed=3, first_seq=11)]
+    assert first[0].external_id == "usr_0000011" or first[0].external_id is None
+    taken = {r.email for r in first[:5]}
+    again = seed_records(n=50, seed=3, first_seq=11, taken_emails=taken)
+    assert not taken & {r.email for r in again}
+
+    store = PolarStore()
+    store.seed(50, 3)
+    emails = {c["email"] for c in store.customers()}
+    assert emails == {r.email for r in seed_records(n=50, seed=3)}
 
 
 def test_add_customer_with_any_fields() -> None:

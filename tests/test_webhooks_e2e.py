@@ -1,20 +1,24 @@
 """End to end over real HTTP: the local Polar server posts webhooks to the Django app.
 
-The app is served by pytest-django's ``live_server``; Celery runs eagerly, so a delivery
-is processed (after commit) before its 202 answer, and ``webhooks.flush()`` waiting for
-every answer means the mirror is up to date.
+The app is served by pytest-django's ``live_server``; Celery runs eagerly (or, in the
+no-broker test, has no broker at all), so a delivery is processed in-process (after
+commit) before its 202 answer, and ``webhooks.flush()`` waiting for every answer means
+the mirror is up to date.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from celery import current_app
 from django.urls import reverse
 
-from polar_sync.models import Customer, StateSubscription, WebhookEvent
+from polar_sync.models import Customer, StateBenefitGrant, StateSubscription, WebhookEvent
 from polar_sync.testing import LocalPolarServer
+from tests.push_support import RecordingBroker
 from tests.webhook_helpers import SECRET
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -109,3 +113,42 @@ def test_e2e_a_wrong_secret_is_refused_and_nothing_is_stored(polar_sending, sett
     assert polar.webhooks.flush(timeout=20)
     assert {tuple(d.responses) for d in polar.webhooks.deliveries} == {(401, 401)}
     assert WebhookEvent.objects.count() == 0 and Customer.objects.count() == 0
+
+
+def granted(customer_id: str) -> set[str]:
+    rows = StateBenefitGrant.objects.filter(customer_id=customer_id)
+    return {str(grant_id) for grant_id in rows.values_list("grant_id", flat=True)}
+
+
+def within_seconds(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_e2e_without_a_broker_a_revoked_benefit_is_revoked_locally_within_seconds(
+    polar_sending, monkeypatch
+):
+    """A project that configured no Celery broker (and no eager mode): no replay needed."""
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    monkeypatch.setitem(current_app.conf, "task_always_eager", False)
+    monkeypatch.setitem(current_app.conf, "broker_url", None)
+    monkeypatch.setitem(current_app.conf, "broker_write_url", None)
+    broker = RecordingBroker()
+    monkeypatch.setattr(current_app, "send_task", broker)
+    polar = polar_sending()
+    customer = polar.store.add_customer(email="cy@example.com", external_id="44")
+    grant = polar.store.grant_benefit(customer["id"])
+    assert polar.webhooks.flush(timeout=20)
+    assert within_seconds(lambda: granted(customer["id"]) == {grant["id"]})
+
+    polar.store.revoke_benefit(customer["id"], grant["id"])
+    assert polar.webhooks.flush(timeout=20)
+    assert within_seconds(lambda: granted(customer["id"]) == set())
+    assert broker.sent == []  # nothing went to a broker, nobody ran a replay or a sweep
+    last = WebhookEvent.objects.latest("received_at")
+    assert (last.event_type, last.status) == ("customer.state_changed", "processed")
+    assert not WebhookEvent.objects.filter(status__in=["received", "retrying"]).exists()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import time
 import uuid
@@ -179,3 +182,34 @@ def test_non_positive_tolerance_is_an_error():
     with override_settings(POLAR_SYNC=conf), pytest.raises(SystemCheckError) as info:
         call_command("check", stdout=StringIO(), stderr=StringIO())
     assert "polar_sync.E006" in str(info.value) and "WEBHOOK_TOLERANCE" in str(info.value)
+
+
+# -- whsec_ secrets -------------------------------------------------------------------------
+
+
+def test_a_whsec_secret_verifies_as_raw_bytes_and_as_the_standard_webhooks_key(
+    web, body, settings, caplog
+):
+    secret = "whsec_" + base64.b64encode(b"standard-webhooks-key-24-bytes!").decode()
+    settings.POLAR_SYNC = {**settings.POLAR_SYNC, "WEBHOOK_SECRET": secret}
+    # Polar's clients: the secret's raw bytes are the key.
+    assert post(web, body, sign_headers(body, secret=secret)).status_code == 202
+    # Polar's newest client / any Standard Webhooks library: the decoded part after whsec_.
+    headers = sign_headers(body, secret=secret, standard_key=True)
+    assert post(web, body, headers).status_code == 202
+    # Neither form of another whsec_ secret verifies.
+    other = "whsec_" + base64.b64encode(b"another-key-of-24-bytes!!").decode()
+    for standard_key in (False, True):
+        headers = sign_headers(body, secret=other, standard_key=standard_key)
+        assert post(web, body, headers).status_code == 401
+    assert WebhookEvent.objects.count() == 2
+    # ``whsec_`` alone decodes to an empty key, which anyone could sign with: not tried.
+    settings.POLAR_SYNC = {**settings.POLAR_SYNC, "WEBHOOK_SECRET": "whsec_"}
+    webhook_id, sent_at = "msg_empty_key", int(time.time())
+    digest = hmac.new(b"", f"{webhook_id}.{sent_at}.".encode() + body, hashlib.sha256).digest()
+    headers = {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(sent_at),
+        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+    }
+    assert post(web, body, headers).status_code == 401

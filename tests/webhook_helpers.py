@@ -32,13 +32,18 @@ def sign_headers(
     secret: str = SECRET,
     webhook_id: str | None = None,
     sent_at: float | None = None,
+    standard_key: bool = False,
 ) -> dict[str, str]:
-    """The three Standard Webhooks headers for ``body``, signed at ``sent_at`` (default now)."""
+    """The three Standard Webhooks headers for ``body``, signed at ``sent_at`` (default now).
+
+    Signed with the secret's raw bytes, as Polar does, or with ``standard_key`` the way a
+    Standard Webhooks library reads a ``whsec_<base64>`` secret (the decoded key).
+    """
     webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
     moment = datetime.fromtimestamp(
         sent_at if sent_at is not None else datetime.now(UTC).timestamp(), tz=UTC
     )
-    signer = Webhook(base64.b64encode(secret.encode()).decode())
+    signer = Webhook(secret if standard_key else base64.b64encode(secret.encode()).decode())
     return {
         "webhook-id": webhook_id,
         "webhook-timestamp": str(int(moment.timestamp())),

@@ -12,6 +12,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import URLPattern, path, reverse
 from django.utils.timesince import timesince
@@ -318,14 +319,15 @@ class CustomerAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         customer = self.get_object(request, object_id)
         if customer is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            messages.warning(request, f"No customer with ID {object_id!r}: perhaps it was deleted.")
+            return redirect(reverse("admin:polar_sync_customer_changelist"))
         pk = str(customer.pk)
         if enqueue(request, lambda: tasks.refresh_customer.delay(pk), what="refresh"):
             verb = "Refreshed" if tasks_run_inline() else "Queued a refresh of"
             messages.success(request, f"{verb} {customer} from Polar.")
         return redirect(reverse("admin:polar_sync_customer_change", args=[customer.pk]))
 
-    def polar_export_view(self, request: HttpRequest) -> HttpResponse:
+    def polar_export_view(self, request: HttpRequest) -> HttpResponseBase:
         """Download Polar's own CSV export, streamed through with formulas neutralised."""
         if request.method != "GET":
             return HttpResponseNotAllowed(["GET"])

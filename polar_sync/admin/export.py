@@ -104,7 +104,7 @@ def customer_rows(queryset: QuerySet[Customer]) -> Iterator[list[Any]]:
     yield SELECTION_HEADER
     rows = customers_for_list(queryset).order_by("created_at", "id")
     for customer in rows.iterator(chunk_size=1000):
-        subscriptions = customer.running_subscriptions
+        subscriptions = customer.running_subscriptions  # type: ignore[attr-defined]
         state = related_or_none(customer, "state")
         balance = related_or_none(customer, "balance")
         yield [
@@ -121,7 +121,7 @@ def customer_rows(queryset: QuerySet[Customer]) -> Iterator[list[Any]]:
             customer.user_id,
             len(subscriptions),
             ";".join(sorted({str(s.product_id) for s in subscriptions})),
-            len(customer.benefit_grants),
+            len(customer.benefit_grants),  # type: ignore[attr-defined]
             balance.balance if balance else None,
             balance.currency if balance else None,
             state.synced_at if state else None,

@@ -108,10 +108,9 @@ class _FreshnessFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
-        if self.value() in ("fresh", "stale", "missing"):
-            return selectors.customers_by_freshness(
-                queryset, kind=self.kind, freshness=self.value()
-            )
+        value = self.value()
+        if value in ("fresh", "stale", "missing"):
+            return selectors.customers_by_freshness(queryset, kind=self.kind, freshness=value)
         return queryset
 
 

@@ -39,16 +39,18 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "deleted",
         "failed",
         "requests",
+        "resumed_from_page",
         "dry_run",
         "short_error",
     )
     list_filter = ("kind", "status", "dry_run", "endpoint_missing")
     date_hierarchy = "started_at"
-    readonly_fields = ("duration_display", "error_pre")
+    readonly_fields = ("duration_display", "resumed_display", "error_pre")
     fields = (
         ("kind", "status", "dry_run"),
         ("started_at", "heartbeat_at", "finished_at", "duration_display"),
         ("pages", "total_count", "requests"),
+        "resumed_display",
         ("created", "updated", "unchanged", "deleted", "failed"),
         "endpoint_missing",
         "error_pre",
@@ -57,6 +59,10 @@ class SyncRunAdmin(ReadOnlyAdmin):
     @admin.display(description="duration")
     def duration_display(self, obj: SyncRun) -> str:
         return "-" if obj.duration is None else f"{obj.duration:.1f}s"
+
+    @admin.display(description="resumed")
+    def resumed_display(self, obj: SyncRun) -> str:
+        return obj.resumed_display or "no: a walk from page 1"
 
     @admin.display(description="error")
     def short_error(self, obj: SyncRun) -> str:
@@ -103,6 +109,8 @@ class SyncRunAdmin(ReadOnlyAdmin):
                 "pushes_pending": changelist_url("pushoutbox", status__exact="pending"),
                 "pushes_failed": changelist_url("pushoutbox", status__exact="failed"),
                 "webhooks_failed": changelist_url("webhookevent", status__exact="failed"),
+                "webhooks_received": changelist_url("webhookevent", status__exact="received"),
+                "webhooks_retrying": changelist_url("webhookevent", status__exact="retrying"),
             },
         }
         return TemplateResponse(request, "admin/polar_sync/status.html", context)

@@ -29,7 +29,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     readonly_fields = ("payload_pretty", "error_pre")
     fields = (
         ("webhook_id", "event_type"),
-        ("status", "attempts"),
+        ("status", "attempts", "next_attempt_at"),
         ("occurred_at", "received_at", "processed_at"),
         "customer_id",
         "error_pre",

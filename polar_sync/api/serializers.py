@@ -130,7 +130,9 @@ class StateSerializer(serializers.Serializer):
 class CustomerSerializer(serializers.ModelSerializer):
     """A customer in a list: its own fields, whether it subscribes, its balance."""
 
-    user = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The local user's ID.")
+    user: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="The local user's ID."
+    )
     has_active_subscription = serializers.BooleanField(read_only=True)
     state_synced_at = serializers.DateTimeField(
         source="state.synced_at", read_only=True, allow_null=True
@@ -139,7 +141,7 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "external_id",
             "email",
@@ -155,7 +157,7 @@ class CustomerSerializer(serializers.ModelSerializer):
             "state_synced_at",
             "balance",
         )
-        read_only_fields = fields
+        read_only_fields: tuple[str, ...] = fields
 
 
 class CustomerDetailSerializer(CustomerSerializer):

@@ -19,5 +19,5 @@ endpoint_patterns = [
 
 urlpatterns = [
     *endpoint_patterns,
-    path("schema/", PolarSchemaView.as_view(), name="schema"),
+    path("schema/", PolarSchemaView.as_view(endpoints=endpoint_patterns), name="schema"),
 ]

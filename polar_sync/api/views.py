@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Field, Model, QuerySet
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.filters import OrderingFilter
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,6 +31,40 @@ class CustomerCursorPagination(CursorPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 500
+    invalid_cursor_message = "Invalid cursor: use the next or previous link of a page."
+
+    def paginate_queryset(
+        self, queryset: Any, request: Request, view: Any = None
+    ) -> list[Any] | None:
+        self.model: type[Model] = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        """DRF's decoding, plus a check of the position against the ordering field, so that a
+        crafted cursor is a 400 naming ``cursor`` rather than an error inside the query."""
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            cursor = None
+            valid = False
+        else:
+            valid = cursor is None or cursor.position is None or self._position_valid(cursor)
+        if not valid:
+            raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+        return cursor
+
+    def _position_valid(self, cursor: Cursor) -> bool:
+        field = self.model._meta.get_field(self.ordering[0].lstrip("-"))
+        if not isinstance(field, Field):
+            return False
+        try:
+            value = field.to_python(cursor.position)
+            if isinstance(value, datetime):
+                # A position this class wrote is aware, and must convert to UTC for the query.
+                return value.tzinfo is not None and bool(value.astimezone(UTC))
+        except (DjangoValidationError, ValueError, TypeError, OverflowError):
+            return False
+        return value is not None
 
 
 class ApiPermissionMixin:

@@ -10,7 +10,7 @@ from .customers import (
     StateSubscription,
 )
 from .outbox import PushedPayload, PushOutbox
-from .sync import RequestBudget, SyncRun
+from .sync import RequestBudget, SyncCheckpoint, SyncCheckpointPage, SyncRun
 from .webhooks import WebhookEvent
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "StateBenefitGrant",
     "StateMeter",
     "StateSubscription",
+    "SyncCheckpoint",
+    "SyncCheckpointPage",
     "SyncRun",
     "WebhookEvent",
 ]

@@ -9,173 +9,11 @@ payload, or delete). A row disappears once Polar has it.
 
 from __future__ import annotations
 
-import functools
 import uuid
-from typing import Any
 
-from django.db import connections, models, router
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-
-PUSHED = "pushed"  # marks the PushedPayload side of waiting_and_pushed's UNION
-# Backends whose INSERT ... ON CONFLICT (external_id) DO UPDATE is written out below.
-ON_CONFLICT_VENDORS = frozenset({"sqlite", "postgresql"})
-# change_record's parameters, in the columns' order (its other values are constants).
-CHANGE_PARAMETERS = (
-    "external_id",
-    "user_id",
-    "payload",
-    "next_attempt_at",
-    "revision",
-    "created_at",
-    "updated_at",
-)
-# What a new change overwrites in the user's row (the lock and created_at stay).
-CHANGE_FIELDS = (
-    "user_id",
-    "action",
-    "payload",
-    "status",
-    "attempts",
-    "last_error",
-    "next_attempt_at",
-    "revision",
-    "updated_at",
-)
-
-
-class PushOutboxManager(models.Manager["PushOutbox"]):
-    """The queries that run inside user saves, in plain SQL: the ORM spends ten times
-    longer building them than the database takes to answer (identifiers come from the
-    models and are quoted; values are parameters). On the manager rather than a
-    queryset, so that calling one builds no QuerySet."""
-
-    def waiting_and_pushed(self, external_id: str) -> tuple[tuple[str, Any] | None, Any]:
-        """The waiting row's (action, payload) and the last pushed payload, in one query."""
-        connection = connections[router.db_for_write(self.model)]
-        payload_field = _payload_field()
-        with connection.cursor() as cursor:
-            sql = _waiting_and_pushed_sql(connection.alias)
-            cursor.execute(sql, [external_id, PUSHED, external_id])
-            rows = cursor.fetchall()
-        waiting, pushed = None, None
-        for kind, body in rows:
-            body = payload_field.from_db_value(body, None, connection)
-            if kind == PUSHED:
-                pushed = body
-            else:
-                waiting = (kind, body)
-        return waiting, pushed
-
-    def upsert(self, row: PushOutbox, update_fields: list[str]) -> None:
-        """Insert ``row``, or overwrite ``update_fields`` of the row with its external ID."""
-        connection = connections[router.db_for_write(self.model)]
-        if connection.vendor not in ON_CONFLICT_VENDORS:
-            self.bulk_create(
-                [row], update_conflicts=True, unique_fields=["external_id"],
-                update_fields=update_fields,
-            )  # fmt: skip
-            return
-        fields = _insert_fields()
-        params = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
-        with connection.cursor() as cursor:
-            cursor.execute(_upsert_sql(connection.alias, tuple(update_fields)), params)
-
-    def change_record(self, *, external_id: str, user_id: str | None, payload: Any) -> bool | None:
-        """Queue an upsert of ``payload`` in one query, unless that very upsert waits already.
-
-        The row gets a fresh start (pending, no attempts, due now, a new revision); one
-        that replaces a waiting delete keeps "delete the old customer first". A failed
-        row with the same payload stays failed: it would fail again. Returns whether a
-        row was written, or None on a database without ``ON CONFLICT`` (the caller then
-        reads the row and writes it itself).
-        """
-        connection = connections[router.db_for_write(self.model)]
-        if connection.vendor not in ON_CONFLICT_VENDORS:
-            return None
-        # This runs inside every user save that changes the payload: the constant
-        # values are written into the statement, and the others are prepared once,
-        # rather than through each field (which cost more than the query itself).
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        revision = uuid.uuid4()
-        params = [
-            external_id,
-            user_id,
-            _payload_field().get_db_prep_save(payload, connection),
-            now,
-            revision if connection.features.has_native_uuid_field else revision.hex,
-            now,
-            now,
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(_change_sql(connection.alias), params)
-            return cursor.rowcount > 0
-
-
-@functools.cache
-def _payload_field() -> models.Field:
-    return PushOutbox._meta.get_field("payload")
-
-
-@functools.cache
-def _insert_fields() -> list[models.Field]:
-    return list(PushOutbox._meta.concrete_fields)
-
-
-@functools.cache
-def _waiting_and_pushed_sql(alias: str) -> str:
-    q = connections[alias].ops.quote_name
-    outbox, pushed = q(PushOutbox._meta.db_table), q(PushedPayload._meta.db_table)
-    action, payload, external_id = q("action"), q("payload"), q("external_id")
-    return (
-        f"SELECT {action}, {payload} FROM {outbox} WHERE {external_id} = %s "  # noqa: S608
-        f"UNION ALL SELECT %s, {payload} FROM {pushed} WHERE {external_id} = %s"
-    )
-
-
-@functools.cache
-def _upsert_sql(alias: str, update_fields: tuple[str, ...]) -> str:
-    q = connections[alias].ops.quote_name
-    columns = [q(f.column) for f in _insert_fields()]
-    updates = [
-        f"{q(c)} = excluded.{q(c)}"
-        for c in (PushOutbox._meta.get_field(name).column for name in update_fields)
-    ]
-    return (
-        f"INSERT INTO {q(PushOutbox._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({q('external_id')}) DO UPDATE SET {', '.join(updates)}"
-    )
-
-
-@functools.cache
-def _change_sql(alias: str) -> str:
-    q = connections[alias].ops.quote_name
-    table = q(PushOutbox._meta.db_table)
-    upsert, delete = (f"'{a.value}'" for a in (PushOutbox.Action.UPSERT, PushOutbox.Action.DELETE))
-    # The constant values are written into the statement; the others are parameters.
-    constants = {
-        "action": upsert,
-        "status": f"'{PushOutbox.Status.PENDING.value}'",
-        "attempts": "0",
-        "last_error": "''",
-        "locked_until": "NULL",
-        "delete_first": "FALSE",
-    }
-    fields = _insert_fields()
-    parameters = [f.attname for f in fields if f.attname not in constants]
-    if parameters != list(CHANGE_PARAMETERS):
-        raise RuntimeError(f"PushOutbox's fields changed: {parameters}")
-    values = [constants.get(f.attname, "%s") for f in fields]
-    updates = [f"{q(c)} = excluded.{q(c)}" for c in CHANGE_FIELDS]
-    action, payload, first = (f"{table}.{q(c)}" for c in ("action", "payload", "delete_first"))
-    return (
-        f"INSERT INTO {table} ({', '.join(q(f.column) for f in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(values)}) "
-        f"ON CONFLICT ({q('external_id')}) DO UPDATE SET {', '.join(updates)}, "
-        f"{q('delete_first')} = ({action} = {delete} OR {first}) "
-        f"WHERE {action} <> {upsert} OR {payload} <> excluded.{q('payload')}"
-    )
 
 
 class PushOutbox(models.Model):
@@ -216,8 +54,6 @@ class PushOutbox(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
-    objects = PushOutboxManager()
-
     class Meta:
         ordering = ("next_attempt_at", "external_id")
         verbose_name = "push outbox row"
@@ -237,8 +73,9 @@ class PushOutbox(models.Model):
 class PushedPayload(models.Model):
     """The payload last accepted by Polar for each external ID.
 
-    The receiver compares a user's new payload with it, so that a save changing
-    nothing Polar cares about (``last_login``...) writes nothing and pushes nothing.
+    A save compares the user's payload with it, so that a save changing nothing
+    Polar cares about writes nothing, and the drain completes an upsert of exactly
+    this payload without a request.
     """
 
     external_id = models.CharField(max_length=255, primary_key=True)

@@ -41,6 +41,12 @@ class SyncRun(models.Model):
     deleted = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0, help_text="Objects that could not be mapped.")
     requests = models.PositiveIntegerField(default=0, help_text="HTTP requests sent to Polar.")
+    resumed_from_page = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Set when the run continued a walk a failed run left: the first page it "
+        "read (0: the walk was complete, it only confirmed deletions).",
+    )
     endpoint_missing = models.BooleanField(
         default=False, help_text="The server has no such endpoint (e.g. /balance on newer APIs)."
     )
@@ -65,6 +71,57 @@ class SyncRun(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def resumed_display(self) -> str:
+        """How the run continued an earlier one's walk; empty for a walk from page 1."""
+        if self.resumed_from_page is None:
+            return ""
+        if self.resumed_from_page == 0:
+            return "confirmed the deletions a complete walk left"
+        return f"resumed the walk at page {self.resumed_from_page}"
+
+
+class SyncCheckpoint(models.Model):
+    """Where an unfinished walk of all customers stands, so that the next pull continues it.
+
+    ``walking``: pages before ``next_page`` are written, and the IDs each one held
+    are in :class:`SyncCheckpointPage` rows. ``confirming``: the walk is complete;
+    ``candidates`` holds the IDs the walk did not see, still to be confirmed
+    deleted. At most one checkpoint per kind; deleted when the pull is complete.
+    """
+
+    class Phase(models.TextChoices):
+        WALKING = "walking", "Walking"
+        CONFIRMING = "confirming", "Confirming deletions"
+
+    kind = models.CharField(max_length=16, choices=SyncRun.Kind.choices, unique=True)
+    phase = models.CharField(max_length=16, choices=Phase.choices, default=Phase.WALKING)
+    next_page = models.PositiveIntegerField(default=1)
+    # Page numbers mean something only for the same page size and order.
+    page_size = models.PositiveSmallIntegerField()
+    sorting = models.CharField(max_length=64)
+    walk_started_at = models.DateTimeField(help_text="When the first run of this walk started.")
+    updated_at = models.DateTimeField()
+    candidates = models.BinaryField(default=b"", help_text="Packed 16-byte customer IDs.")
+
+    def __str__(self) -> str:
+        return f"{self.kind} checkpoint ({self.phase}, next page {self.next_page})"
+
+
+class SyncCheckpointPage(models.Model):
+    """The customer IDs one page of a checkpointed walk held (16 bytes each, packed).
+
+    A page read twice (a resumed walk steps back one page) has two rows: the
+    walk saw the union.
+    """
+
+    checkpoint = models.ForeignKey(SyncCheckpoint, on_delete=models.CASCADE, related_name="pages")
+    page = models.PositiveIntegerField()
+    ids = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"page {self.page} ({len(self.ids) // 16} customers)"
 
 
 class RequestBudget(models.Model):

@@ -11,10 +11,23 @@ class WebhookEvent(models.Model):
 
     The body is kept as Polar sent it, so that any event (a failed one, or one
     of a type polar_sync does not handle yet) can be replayed later.
+
+    =========  ==============================================================
+    status     how it gets there, and what comes next
+    =========  ==============================================================
+    received   stored; processed after commit (in-process or by the task), or
+               by the periodic sweep when that was lost (broker down, crash)
+    retrying   a transient failure (database, network): the sweep tries again
+               at ``next_attempt_at``, with backoff, up to a bound of attempts
+    processed  applied to the mirror (final)
+    ignored    not applied: a type not handled, or older than the mirror (final)
+    failed     a permanent failure, or the attempts ran out (final until a replay)
+    =========  ==============================================================
     """
 
     class Status(models.TextChoices):
         RECEIVED = "received", "Received"  # stored, processing not finished yet
+        RETRYING = "retrying", "Retrying"  # a transient failure; tried again later
         PROCESSED = "processed", "Processed"
         FAILED = "failed", "Failed"
         IGNORED = "ignored", "Ignored"  # unknown type, or older than what the mirror holds
@@ -34,6 +47,9 @@ class WebhookEvent(models.Model):
     customer_id = models.UUIDField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a retrying event is tried again."
+    )
 
     class Meta:
         ordering = ("-received_at",)

@@ -4,8 +4,13 @@ Doors (tasks, receivers, admin, views, commands) call these and decide nothing.
 """
 
 from .customers import customer_upsert, customers_mark_deleted, customers_pull, customers_upsert
-from .push import customer_push, outbox_drain, user_change_record, user_deletion_record
-from .push_reconcile import users_reconcile
+from .push import (
+    customer_push,
+    outbox_drain,
+    user_change_record,
+    user_deletion_record,
+    users_reconcile,
+)
 from .states import (
     balance_endpoint_missing,
     balances_refresh,
@@ -15,11 +20,13 @@ from .states import (
     customer_state_refresh,
     states_refresh,
 )
+from .webhook_body import WebhookRejected, webhook_body_read
 from .webhooks import (
-    WebhookRejected,
     webhook_event_counts,
+    webhook_event_dispatch,
     webhook_event_process,
     webhook_events_replay,
+    webhook_events_sweep,
     webhook_receive,
 )
 
@@ -41,8 +48,11 @@ __all__ = [
     "user_change_record",
     "user_deletion_record",
     "users_reconcile",
+    "webhook_body_read",
     "webhook_event_counts",
+    "webhook_event_dispatch",
     "webhook_event_process",
     "webhook_events_replay",
+    "webhook_events_sweep",
     "webhook_receive",
 ]

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from django.db.models import F, FloatField, Value
 from django.db.models.functions import Least
 
 from ..client import PolarClient
-from ..conf import polar_settings
+from ..conf import WAIT_SLICE, polar_settings
 from ..exceptions import PolarError, PolarRateLimitError
 from ..models import RequestBudget
 
@@ -28,26 +30,41 @@ logger = logging.getLogger("polar_sync.budget")
 BUDGET_NAME = "polar-api"
 
 
+class Clock(Protocol):
+    """Where the budget reads the time and waits: the ``time`` module, or a test's fake."""
+
+    def time(self) -> float: ...
+    def sleep(self, seconds: float, /) -> None: ...
+
+
 @dataclass(frozen=True)
 class Budget:
     per_minute: float
     capacity: float
     name: str = BUDGET_NAME
+    clock: Clock | None = field(default=None, compare=False, repr=False)  # None: real time
+
+    @property
+    def now(self) -> float:
+        return (self.clock or time).time()
+
+    def sleep(self, seconds: float) -> None:
+        (self.clock or time).sleep(seconds)
 
     @property
     def per_second(self) -> float:
         return self.per_minute / 60.0
 
     @classmethod
-    def from_settings(cls) -> Budget:
+    def from_settings(cls, *, clock: Clock | None = None) -> Budget:
         rate = float(polar_settings().rate_limit)
         # Polar's limit is rate / 0.8 by default; keep the bucket to the rest.
-        return cls(per_minute=rate, capacity=max(1.0, rate / 4))
+        return cls(per_minute=rate, capacity=max(1.0, rate / 4), clock=clock)
 
 
 def budget_try_take(*, budget: Budget, now: float | None = None, tokens: int = 1) -> float:
     """Take ``tokens`` if there are that many: returns 0.0, else the seconds until there are."""
-    now = time.time() if now is None else now
+    now = budget.now if now is None else now
     as_float = FloatField()
     refilled = Least(
         Value(float(budget.capacity), output_field=as_float),
@@ -75,8 +92,19 @@ def budget_try_take(*, budget: Budget, now: float | None = None, tokens: int = 1
     return max(0.001, (tokens - available) / budget.per_second)
 
 
-def budget_take(*, budget: Budget, max_wait: float | None = None, tokens: int = 1) -> bool:
-    """Wait for ``tokens`` (at most ``max_wait`` seconds); returns whether they were taken."""
+def budget_take(
+    *,
+    budget: Budget,
+    max_wait: float | None = None,
+    tokens: int = 1,
+    on_wait: Callable[[], None] | None = None,
+) -> bool:
+    """Wait for ``tokens`` (at most ``max_wait`` seconds); returns whether they were taken.
+
+    With ``on_wait``, the wait is cut into slices of at most ``WAIT_SLICE`` seconds
+    and ``on_wait`` is called before each (a sync run's heartbeat: a 429's pause
+    can last minutes, longer than ``LOCK_TIMEOUT``); it may raise to give up.
+    """
     waited = 0.0
     while True:
         wait = budget_try_take(budget=budget, tokens=tokens)
@@ -84,7 +112,10 @@ def budget_take(*, budget: Budget, max_wait: float | None = None, tokens: int = 
             return True
         if max_wait is not None and waited + wait > max_wait:
             return False
-        time.sleep(wait)
+        if on_wait is not None:
+            on_wait()
+            wait = min(wait, WAIT_SLICE)
+        budget.sleep(wait)
         waited += wait
 
 
@@ -96,21 +127,24 @@ class BudgetReservoir:
     its run ends (erring on the side of fewer requests).
     """
 
-    def __init__(self, budget: Budget, batch: int = 10) -> None:
+    def __init__(
+        self, budget: Budget, batch: int = 10, on_wait: Callable[[], None] | None = None
+    ) -> None:
         self.budget = budget
         self.batch = max(1, min(batch, int(budget.capacity)))
         self.left = 0
+        self.on_wait = on_wait
 
     def __call__(self) -> None:
         if self.left == 0:
-            budget_take(budget=self.budget, tokens=self.batch)
+            budget_take(budget=self.budget, tokens=self.batch, on_wait=self.on_wait)
             self.left = self.batch
         self.left -= 1
 
 
 def budget_pause(*, budget: Budget, seconds: float, now: float | None = None) -> None:
     """Empty the bucket for ``seconds`` (after a 429), so every worker slows down."""
-    now = time.time() if now is None else now
+    now = budget.now if now is None else now
     debt = -seconds * budget.per_second
     RequestBudget.objects.update_or_create(
         name=budget.name, defaults={"tokens": debt, "updated_at": now}
@@ -118,10 +152,17 @@ def budget_pause(*, budget: Budget, seconds: float, now: float | None = None) ->
     logger.warning("Polar rate limit hit: every worker pauses for %.1fs", seconds)
 
 
-def budgeted_client(*, client: PolarClient | None = None) -> PolarClient:
-    """A client whose every request first takes a token from the shared budget."""
+def budgeted_client(
+    *, client: PolarClient | None = None, clock: Clock | None = None
+) -> PolarClient:
+    """A client whose every request first takes a token from the shared budget.
+
+    While it waits for tokens it calls the client's ``on_wait`` (see
+    :meth:`PolarClient.waiting`), so a sync run keeps its heartbeat through the wait.
+    """
     client = client or PolarClient.from_settings()
-    client.before_request = BudgetReservoir(Budget.from_settings())
+    budget = Budget.from_settings(clock=clock)
+    client.before_request = BudgetReservoir(budget, on_wait=client.waiting)
     return client
 
 

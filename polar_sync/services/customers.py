@@ -17,10 +17,19 @@ from django.utils import timezone
 from ..client import PolarClient
 from ..conf import polar_settings
 from ..exceptions import PolarError, PolarNotFoundError
-from ..mapping import CUSTOMER_FIELDS, MappingError, customer_fields
-from ..models import Customer, PushedPayload, SyncRun
+from ..mapping import CUSTOMER_FIELDS, MappingError, count_field, customer_fields
+from ..models import Customer, PushedPayload, SyncCheckpoint, SyncRun
 from .budget import budget_pause_on_rate_limit, budgeted_client
 from .bulk import UpsertPlan
+from .checkpoints import (
+    CheckpointWriter,
+    checkpoint_candidates,
+    checkpoint_confirmed,
+    checkpoint_left,
+    checkpoint_open,
+    checkpoint_start_page,
+    checkpoint_walk_done,
+)
 from .runs import sync_run_crashed, sync_run_finish, sync_run_save_progress, sync_run_start
 
 logger = logging.getLogger("polar_sync.sync")
@@ -186,6 +195,8 @@ def customers_mark_deleted(*, ids: Iterable[uuid.UUID], when: datetime | None = 
 
 
 ProgressCallback = Callable[[SyncRun], None]
+# The walk's order: the oldest customers first, so that new ones join at the end.
+SORTING = "created_at"
 
 
 def customers_pull(
@@ -196,41 +207,83 @@ def customers_pull(
 ) -> SyncRun | None:
     """Mirror every customer: walk all pages sorted by ``created_at``, upsert each page.
 
-    Each page commits on its own, so an interrupted pull leaves a consistent
-    mirror that the next pull completes. Customers are marked deleted only
-    after a complete walk, and only once a GET confirms that Polar no longer
-    has them (page-number pagination over a changing set can skip a row).
+    Each page commits on its own, and a checkpoint records how far the walk got:
+    a run that fails leaves it, and the next run continues the walk from there
+    (see :mod:`.checkpoints`). Customers are marked deleted only after a
+    complete walk, and only once a GET confirms that Polar no longer has them
+    (page-number pagination over a changing set can skip a row); that
+    confirmation is a step of its own, which a later run retries without
+    walking again. Dry runs walk from page 1 and leave checkpoints alone.
     Returns None when another pull is already running.
     """
     # The client first: a configuration error must not leave a run holding the lock.
     client = budgeted_client(client=client)
-    run = sync_run_start(kind=SyncRun.Kind.CUSTOMERS, dry_run=dry_run)
+    run = sync_run_start(kind=SyncRun.Kind.CUSTOMERS, dry_run=dry_run, client=client)
     if run is None:
         return None
     sent_before = client.request_count
-    # 128-bit ints, not UUID objects: half the memory on a 100,000-customer walk.
-    seen: set[int] = set()
+    checkpoint: SyncCheckpoint | None = None
+    resumed = False
+    try:
+        if not dry_run:
+            checkpoint, resumed = checkpoint_open(
+                kind=run.kind, page_size=client.page_size, sorting=SORTING, now=run.started_at
+            )
+        if checkpoint is None or checkpoint.phase == SyncCheckpoint.Phase.WALKING:
+            start = 1 if checkpoint is None else checkpoint_start_page(checkpoint)
+            if resumed:
+                run.resumed_from_page = start
+                logger.info("customer pull: continuing a walk from page %d", start)
+            _walk(client=client, run=run, start=start, checkpoint=checkpoint, progress=progress)
+        else:
+            run.resumed_from_page = 0
+        if checkpoint is not None:
+            _confirm_deletions(client=client, run=run, checkpoint=checkpoint)
+    except PolarError as exc:
+        budget_pause_on_rate_limit(exc)
+        run.requests = client.request_count - sent_before
+        logger.error("customer pull failed after %d pages: %s", run.pages, exc)
+        error = str(exc) + (checkpoint_left(checkpoint) if checkpoint else "")
+        return sync_run_finish(run=run, status=SyncRun.Status.FAILED, error=error)
+    except Exception as exc:
+        sync_run_crashed(run=run, exc=exc)
+        raise
+    run.requests = client.request_count - sent_before
+    status = SyncRun.Status.PARTIAL if run.failed else SyncRun.Status.SUCCEEDED
+    return sync_run_finish(run=run, status=status, error=run.error)
+
+
+def _walk(
+    *,
+    client: PolarClient,
+    run: SyncRun,
+    start: int,
+    checkpoint: SyncCheckpoint | None,
+    progress: ProgressCallback | None,
+) -> None:
+    """Read and write every page from ``start`` on (write nothing without a checkpoint)."""
     plan = customers_plan()
+    sent_before = client.request_count
 
     def prepare(page: JSON) -> tuple[JSON, CustomerPage]:
         return page, customer_page_prepare(payloads=page["items"], plan=plan)
 
+    writer = CheckpointWriter(checkpoint) if checkpoint is not None else None
+    # Prefetch: the next page travels, and is mapped, while this one is written. With
+    # Polar's latency this is what keeps a pull near the fetch floor (bench_pull.py
+    # --latency 0.05: 1.2x the floor's time with it, 1.6-1.8x without); with no
+    # latency it changes nothing measurable.
+    pages = client.iter_pages(start_page=start, sorting=[SORTING], prefetch=True, transform=prepare)
     try:
-        # Prefetch: the next page travels, and is mapped, while this one is
-        # written. With Polar's latency this is what keeps a pull near the fetch
-        # floor (bench_pull.py --latency 0.05: 1.2x the floor's time with it,
-        # 1.6-1.8x without); with no latency it changes nothing measurable.
-        pages = client.iter_pages(sorting=["created_at"], prefetch=True, transform=prepare)
-        for page, prepared in pages:
+        for number, (page, prepared) in enumerate(pages, start=start):
             run.pages += 1
-            run.total_count = page["pagination"].get("total_count")
-            if dry_run:
+            run.total_count = count_field(page["pagination"].get("total_count"))
+            if writer is None:  # a dry run
                 result = UpsertResult(unchanged=len(prepared.incoming))
-                result.ids = list(prepared.incoming)
                 result.failures = list(prepared.failures)
             else:
                 result = customer_page_write(page=prepared, plan=plan)
-            seen.update(pk.int for pk in result.ids)
+                writer.add(page=number, ids=result.ids)
             run.created += result.created
             run.updated += result.updated
             run.unchanged += result.unchanged
@@ -241,41 +294,41 @@ def customers_pull(
             sync_run_save_progress(run=run)
             if progress:
                 progress(run)
-        if not dry_run:
-            run.deleted = _delete_missing(client=client, seen=seen)
-    except PolarError as exc:
-        budget_pause_on_rate_limit(exc)
-        run.requests = client.request_count - sent_before
-        logger.error("customer pull failed after %d pages: %s", run.pages, exc)
-        return sync_run_finish(run=run, status=SyncRun.Status.FAILED, error=str(exc))
-    except Exception as exc:
-        sync_run_crashed(run=run, exc=exc)
-        raise
-    run.requests = client.request_count - sent_before
-    status = SyncRun.Status.PARTIAL if run.failed else SyncRun.Status.SUCCEEDED
-    return sync_run_finish(run=run, status=status, error=run.error)
+    finally:
+        pages.close()  # waits for a page being prefetched: nothing outlives the run
+        if writer is not None:
+            writer.flush()  # however the walk ends, the next run starts from here
+    if checkpoint is not None:
+        checkpoint_walk_done(checkpoint=checkpoint)
 
 
-def _delete_missing(*, client: PolarClient, seen: set[int]) -> int:
-    """After a complete walk: confirm and mark deleted the customers Polar no longer lists."""
-    missing = [
-        pk
-        for pk in Customer.objects.active().values_list("id", flat=True).iterator(chunk_size=5000)
-        if pk.int not in seen
-    ]
-    if len(missing) > MAX_DELETION_CHECKS:
+def _confirm_deletions(*, client: PolarClient, run: SyncRun, checkpoint: SyncCheckpoint) -> None:
+    """Confirm with a GET, and mark deleted, the customers the complete walk did not see.
+
+    Whatever this run could not confirm (a failure, or more than
+    ``MAX_DELETION_CHECKS``) stays in the checkpoint for the next run.
+    """
+    candidates = checkpoint_candidates(checkpoint)
+    if len(candidates) > MAX_DELETION_CHECKS:
         logger.warning(
             "%d customers are missing from the walk; confirming %d now, the rest next pull",
-            len(missing),
+            len(candidates),
             MAX_DELETION_CHECKS,
         )
-    gone = []
-    for pk in missing[:MAX_DELETION_CHECKS]:
-        try:
-            payload = client.get(str(pk))
-        except PolarNotFoundError:
-            gone.append(pk)
-            continue
-        # Still there: the page walk skipped it (a row moved between pages).
-        customers_upsert(payloads=[payload])
-    return customers_mark_deleted(ids=gone)
+    gone: list[uuid.UUID] = []
+    confirmed = 0
+    try:
+        for pk in candidates[:MAX_DELETION_CHECKS]:
+            try:
+                payload = client.get(str(pk))
+            except PolarNotFoundError:
+                gone.append(pk)
+            else:
+                # Still there: the page walk skipped it (a row moved between pages).
+                customers_upsert(payloads=[payload])
+            confirmed += 1
+            sync_run_save_progress(run=run)  # the heartbeat: 500 GETs can take minutes
+    finally:
+        # What was confirmed stays confirmed, even when the next GET failed.
+        run.deleted += customers_mark_deleted(ids=gone)
+        checkpoint_confirmed(checkpoint=checkpoint, remaining=candidates[confirmed:])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 from django.db import transaction
 
@@ -40,6 +41,16 @@ def customer_delete_in_polar(
         customers_mark_deleted(ids=[pk])
         customer_state_clear(customer_id=pk)
     return existed
+
+
+def customer_in_polar_get(
+    *, external_id: str, client: PolarClient | None = None
+) -> dict[str, Any] | None:
+    """The live Polar customer with this external ID, as Polar sends it; None if none."""
+    try:
+        return budgeted_client(client=client).get_external(external_id)
+    except PolarNotFoundError:
+        return None
 
 
 def customers_export_stream(*, client: PolarClient | None = None) -> Iterator[bytes]:

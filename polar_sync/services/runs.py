@@ -1,58 +1,136 @@
-"""The lifecycle of a :class:`~polar_sync.models.SyncRun`, which is also the lock."""
+"""The lifecycle of a :class:`~polar_sync.models.SyncRun`, which is also the lock.
+
+=========  ===========================================================  ==========
+status     how a row gets there                                         holds lock
+=========  ===========================================================  ==========
+running    :func:`sync_run_start` (at most one row per kind)            yes
+succeeded  :func:`sync_run_finish` (``partial`` / ``failed`` likewise)  no
+abandoned  the next :func:`sync_run_start`, once the heartbeat is       no
+           older than ``LOCK_TIMEOUT`` (the worker died: ``kill -9``)
+=========  ===========================================================  ==========
+
+A live run keeps ``heartbeat_at`` fresh: with its progress (every couple of
+seconds between pages or customers) and through :func:`sync_run_heartbeat`,
+which the run's client calls before each request and while it waits for the
+request budget, a retry or a prefetched page. Every write is conditional on the
+row still being ``running``: a run whose row another worker marked abandoned
+raises :class:`~polar_sync.exceptions.SyncRunLostError` and writes nothing more.
+"""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from ..conf import polar_settings
+from ..client import PolarClient
+from ..conf import HEARTBEAT_INTERVAL, polar_settings
+from ..exceptions import SyncRunLostError
 from ..models import SyncRun
 
 logger = logging.getLogger("polar_sync.sync")
 
+# Set once, when the row is created; every other column is the run's to record.
+_FIXED = frozenset({"id", "kind", "started_at", "dry_run"})
 
-def sync_run_start(*, kind: str, dry_run: bool = False) -> SyncRun | None:
+
+def sync_run_start(
+    *, kind: str, dry_run: bool = False, client: PolarClient | None = None
+) -> SyncRun | None:
     """Start a run of ``kind``, or return None when one is already running.
 
     A running row whose heartbeat is older than ``LOCK_TIMEOUT`` belonged to a
-    worker that died: it is marked abandoned and the new run goes ahead.
+    worker that died: it is marked abandoned and the new run goes ahead. With
+    ``client``, the run heartbeats whenever that client sends or waits.
     """
     now = timezone.now()
     stale_before = now - timedelta(seconds=polar_settings().LOCK_TIMEOUT)
-    SyncRun.objects.filter(
+    abandoned = SyncRun.objects.filter(
         kind=kind, status=SyncRun.Status.RUNNING, heartbeat_at__lt=stale_before
     ).update(
         status=SyncRun.Status.ABANDONED,
         finished_at=now,
         error="the worker stopped sending heartbeats",
     )
+    if abandoned:
+        logger.warning("a %s sync stopped sending heartbeats: marked abandoned", kind)
     try:
         with transaction.atomic():
-            return SyncRun.objects.create(
+            run = SyncRun.objects.create(
                 kind=kind, started_at=now, heartbeat_at=now, dry_run=dry_run
             )
     except IntegrityError:
         logger.info("a %s sync is already running; this one exits", kind)
         return None
+    if client is not None:
+        client.on_wait = partial(sync_run_heartbeat, run=run)
+    return run
+
+
+def sync_run_heartbeat(*, run: SyncRun, force: bool = False) -> None:
+    """Show that ``run`` is alive: a narrow UPDATE of ``heartbeat_at``, at most every
+    ``HEARTBEAT_INTERVAL`` seconds unless forced, so it can be called as often as liked.
+
+    Raises :class:`SyncRunLostError` when the row is no longer running.
+    """
+    now = timezone.now()
+    if not force and (now - run.heartbeat_at).total_seconds() < HEARTBEAT_INTERVAL:
+        return
+    if not _while_running(run).update(heartbeat_at=now):
+        raise _lost(run)
+    run.heartbeat_at = now
 
 
 def sync_run_save_progress(*, run: SyncRun, force: bool = False, every: float = 2.0) -> None:
-    """Persist counters and heartbeat, at most every ``every`` seconds unless forced."""
+    """Persist counters and heartbeat, at most every ``every`` seconds unless forced.
+
+    Raises :class:`SyncRunLostError` when the row is no longer running.
+    """
     now = timezone.now()
     if not force and (now - run.heartbeat_at).total_seconds() < every:
         return
     run.heartbeat_at = now
-    run.save()
+    with transaction.atomic():  # a refused value must not poison an outer transaction
+        written = _while_running(run).update(**_recorded(run, exclude={"status"}))
+    if not written:
+        raise _lost(run)
 
 
 def sync_run_finish(*, run: SyncRun, status: str, error: str = "") -> SyncRun:
+    """Record how ``run`` ended, which frees the lock.
+
+    When the database refuses the full record (a counter out of range), only the
+    status, times and error are written, so that the lock is freed all the same.
+    A row that is no longer running (another worker took it for dead) is left alone.
+    """
     run.status = status
     run.error = error[:10_000]
     run.finished_at = run.heartbeat_at = timezone.now()
-    run.save()
+    try:
+        with transaction.atomic():
+            written = _while_running(run).update(**_recorded(run))
+    except Exception as exc:
+        logger.exception("could not record sync run %s in full; recording how it ended", run.pk)
+        note = f"(its counters could not be saved: {type(exc).__name__}: {exc})"
+        run.error = f"{run.error}\n{note}"[-10_000:] if run.error else note[:10_000]
+        written = _while_running(run).update(
+            status=run.status,
+            finished_at=run.finished_at,
+            heartbeat_at=run.heartbeat_at,
+            error=run.error,
+        )
+    if not written:
+        logger.warning(
+            "%s sync run %s ended %s, but its row was no longer running; left as it is",
+            run.kind,
+            run.pk,
+            status,
+        )
     return run
 
 
@@ -67,3 +145,26 @@ def sync_run_crashed(*, run: SyncRun, exc: BaseException) -> None:
         sync_run_finish(run=run, status=SyncRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
     except Exception:
         logger.exception("could not record the crash of sync run %s", run.pk)
+
+
+def _while_running(run: SyncRun) -> QuerySet[SyncRun]:
+    return SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING)
+
+
+def _recorded(run: SyncRun, exclude: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+    """The values of every column the run records (all but its identity)."""
+    return {
+        f.attname: getattr(run, f.attname)
+        for f in SyncRun._meta.concrete_fields
+        if f.attname not in _FIXED and f.attname not in exclude
+    }
+
+
+def _lost(run: SyncRun) -> SyncRunLostError:
+    current = SyncRun.objects.filter(pk=run.pk).values_list("status", flat=True).first()
+    logger.error("%s sync run %s lost its lock (now %s); stopping", run.kind, run.pk, current)
+    return SyncRunLostError(
+        f"this {run.kind} sync lost its lock: another worker marked it "
+        f"{current or 'deleted'} after its heartbeat went stale (LOCK_TIMEOUT); "
+        "it stopped without writing more"
+    )

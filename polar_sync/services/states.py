@@ -148,7 +148,7 @@ def _refresh_run(
 ) -> SyncRun | None:
     # The client first: a configuration error must not leave a run holding the lock.
     client = budgeted_client(client=client)
-    run = sync_run_start(kind=kind)
+    run = sync_run_start(kind=kind, client=client)
     if run is None:
         return None
     sent_before = client.request_count

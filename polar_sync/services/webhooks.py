@@ -1,169 +1,104 @@
 """Webhooks from Polar: verify a delivery, store it once, then process it order-safely.
 
-A delivery is verified with the Standard Webhooks scheme (through the maintained
-``standardwebhooks`` package), stored once per ``webhook-id`` and processed after
-commit. Events can arrive twice and in any order, so processing never lets an
-older event overwrite what the mirror already holds:
+A delivery is verified with the Standard Webhooks scheme (:mod:`.webhook_verify`),
+made storable (:mod:`.webhook_body`) and stored once per ``webhook-id``. After
+commit it is processed in this process, or by the ``polar_sync.process_webhook``
+task when a broker is configured (one decision for all queued work:
+:func:`.broker.tasks_run_inline`). Each event type is applied by
+:mod:`.webhook_handlers`, order-safely.
 
-- ``customer.created`` / ``customer.updated`` are compared by ``modified_at``;
-- ``customer.state_changed`` by the payload's ``timestamp`` against the newest state
-  event already applied for that customer (a state change does not touch the
-  customer's ``modified_at``);
-- nothing revives a customer the mirror holds as deleted, except a later change.
+Nothing is lost on the way: an event whose processing never started (a broker
+down, a crash after commit) stays ``received``, and one that met a transient
+failure (database, network) is ``retrying`` with ``next_attempt_at`` (backoff);
+:func:`webhook_events_sweep`, run periodically (the ``polar_sync.sweep_webhooks``
+task, ``manage.py polar_webhooks --sweep``) and after each in-process delivery,
+processes both. See :class:`~polar_sync.models.WebhookEvent` for the states.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from standardwebhooks import Webhook, WebhookVerificationError
 
-from ..conf import polar_settings
-from ..mapping import customer_fields
-from ..models import Customer, WebhookEvent
-from .customers import customer_upsert, customers_mark_deleted
-from .states import customer_state_apply, customer_state_clear
+from ..exceptions import PolarTransientError
+from ..models import WebhookEvent
+from .broker import broker_connection, broker_send, tasks_run_inline
+from .webhook_body import UNSTORABLE_KEY, webhook_body_parse
+from .webhook_handlers import HANDLERS, lock_customer
+from .webhook_verify import webhook_verify
 
 logger = logging.getLogger("polar_sync.webhooks")
 
-CUSTOMER_CREATED = "customer.created"
-CUSTOMER_UPDATED = "customer.updated"
-CUSTOMER_DELETED = "customer.deleted"
-CUSTOMER_STATE_CHANGED = "customer.state_changed"
-REQUIRED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
-MAX_WEBHOOK_ID_LENGTH = 255
-# pg_advisory_xact_lock(classid, objid): a fixed class keeps these locks apart from others.
-_LOCK_CLASS = 0x504F4C52  # "POLR"
-
 Status = WebhookEvent.Status
-Enqueue = Callable[[int], Any]
+# Failures worth another attempt: the database or the network was away for a while.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PolarTransientError,
+)
+# Attempts before a transient failure counts as failed, and the backoff between them:
+# RETRY_BASE * 2**(attempt - 1), capped: 30 s, 1, 2, 4, 8, 16, 32 min (about an hour).
+MAX_ATTEMPTS = 8
+RETRY_BASE = timedelta(seconds=30)
+RETRY_MAX = timedelta(hours=1)
+# A queued event still ``received`` after this long lost its task (or its process):
+# the sweep takes it. Processing twice is harmless (the event row is locked, and
+# an event no longer due is left alone), so this only avoids needless overlap.
+SWEEP_GRACE = timedelta(seconds=30)
+# Events the sweep that follows an in-process delivery may take along (bounded, so a
+# backlog never holds up the answer to Polar).
+INLINE_SWEEP_LIMIT = 20
 
 
-class WebhookRejected(Exception):
-    """A delivery that must not be stored: missing headers, bad signature, stale, not JSON.
-
-    ``status`` is the HTTP status to answer; the message never contains the secret.
-    """
-
-    def __init__(self, reason: str, *, status: int = 400) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-
-
-class _Verifier(Webhook):
-    """``standardwebhooks.Webhook`` with WEBHOOK_TOLERANCE instead of its fixed 5 minutes."""
-
-    def __init__(self, secret: str, *, tolerance: int) -> None:
-        super().__init__(secret)
-        self._tolerance = timedelta(seconds=tolerance)
-
-    # Overrides the library's private timestamp check (name-mangled in Webhook). Should a
-    # later version rename it, the library's own 5-minute window applies: stricter, not looser,
-    # and tests/test_webhooks_verify.py notices.
-    def _Webhook__verify_timestamp(self, timestamp_header: str) -> datetime:
-        try:
-            timestamp = datetime.fromtimestamp(float(timestamp_header), tz=UTC)
-        except (TypeError, ValueError, OverflowError, OSError):
-            raise WebhookVerificationError("Invalid Signature Headers") from None
-        now = datetime.now(tz=UTC)
-        if abs(now - timestamp) > self._tolerance:
-            raise WebhookVerificationError("Message timestamp outside the tolerance")
-        return timestamp
-
-
-def webhook_verify(
-    *, body: bytes, headers: Mapping[str, str], now: float | None = None
-) -> tuple[str, dict[str, Any]]:
-    """Check a delivery's Standard Webhooks signature; returns ``(webhook_id, payload)``.
-
-    Raises :class:`WebhookRejected` (with the HTTP status to answer) when a header is
-    missing, the timestamp is outside ``WEBHOOK_TOLERANCE``, the signature does not
-    match the body, or the body is not a JSON object.
-    """
-    conf = polar_settings()
-    if not conf.WEBHOOK_SECRET:
-        # 503: Polar retries later, so deliveries are not lost while the secret is set up.
-        raise WebhookRejected("POLAR_SYNC['WEBHOOK_SECRET'] is not set", status=503)
-    lowered = {k.lower(): v for k, v in headers.items()}
-    missing = [name for name in REQUIRED_HEADERS if not lowered.get(name)]
-    if missing:
-        raise WebhookRejected(f"missing header(s): {', '.join(missing)}")
-    webhook_id = lowered["webhook-id"]
-    if len(webhook_id) > MAX_WEBHOOK_ID_LENGTH:
-        raise WebhookRejected(f"webhook-id is longer than {MAX_WEBHOOK_ID_LENGTH} characters")
-    try:
-        sent_at = int(lowered["webhook-timestamp"])
-    except ValueError:
-        raise WebhookRejected("webhook-timestamp is not a Unix timestamp") from None
-    age = (time.time() if now is None else now) - sent_at
-    if abs(age) > conf.WEBHOOK_TOLERANCE:
-        raise WebhookRejected(
-            f"webhook-timestamp is {age:+.0f}s from now, outside the tolerance of "
-            f"{conf.WEBHOOK_TOLERANCE}s (a replayed or delayed delivery, or a clock off)",
-            status=401,
-        )
-    # Polar signs with its secret's raw bytes; the verifier wants them base64-encoded.
-    encoded = base64.b64encode(conf.WEBHOOK_SECRET.encode()).decode()
-    verifier = _Verifier(encoded, tolerance=conf.WEBHOOK_TOLERANCE)
-    signed = {name: lowered[name] for name in REQUIRED_HEADERS}
-    try:
-        verifier.verify(body, signed, json_parse=False)
-    except (WebhookVerificationError, ValueError) as exc:
-        # ValueError: a malformed signature header or a body that is not UTF-8.
-        raise WebhookRejected(f"signature does not match ({exc})", status=401) from None
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise WebhookRejected("the body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise WebhookRejected("the body is not a JSON object")
-    return webhook_id, payload
-
-
-def webhook_receive(
-    *, body: bytes, headers: Mapping[str, str], enqueue: Enqueue | None = None
-) -> tuple[WebhookEvent, bool]:
-    """Verify and store one delivery; ``enqueue(event_pk)`` runs after commit if it is new.
+def webhook_receive(*, body: bytes, headers: Mapping[str, str]) -> tuple[WebhookEvent, bool]:
+    """Verify and store one delivery; processing is arranged after commit if it is new.
 
     Returns the event and whether it was new (False: a redelivery, not processed again).
+    A genuine body the database cannot hold as sent is stored failed (see
+    :mod:`.webhook_body`); one that is not a JSON object is rejected.
     """
-    webhook_id, payload = webhook_verify(body=body, headers=headers)
-    return webhook_event_store(webhook_id=webhook_id, payload=payload, enqueue=enqueue)
+    webhook_id = webhook_verify(body=body, headers=headers)
+    payload, problem = webhook_body_parse(body)
+    return webhook_event_store(webhook_id=webhook_id, payload=payload, problem=problem)
 
 
 def webhook_event_store(
-    *, webhook_id: str, payload: dict[str, Any], enqueue: Enqueue | None = None
+    *, webhook_id: str, payload: dict[str, Any], problem: str = ""
 ) -> tuple[WebhookEvent, bool]:
     """Store a verified delivery once per ``webhook_id``; returns ``(event, created)``.
 
     An event of a type polar_sync does not handle is stored as ``ignored`` and not
-    enqueued (a replay after an upgrade that handles it will process it).
+    processed (a replay after an upgrade that handles it will process it); one whose
+    body could not be stored as sent (``problem``) is stored ``failed``. Any other is
+    handed to :func:`webhook_event_dispatch` once the transaction commits.
     """
     existing = WebhookEvent.objects.filter(webhook_id=webhook_id).first()
     if existing is not None:
         return existing, False
-    event_type = payload.get("type") if isinstance(payload.get("type"), str) else ""
+    kind = payload.get("type")
+    event_type = kind if isinstance(kind, str) else ""
     values: dict[str, Any] = {
         "event_type": event_type[:64],
         "payload": payload,
         "occurred_at": _occurred_at(payload),
         "customer_id": _customer_id(payload),
     }
-    handled = event_type in HANDLERS
-    if not handled:
+    handled = event_type in HANDLERS and not problem
+    if problem:
+        values.update(status=Status.FAILED, error=problem, processed_at=timezone.now())
+        logger.warning(
+            "webhook %s (%s) stored as failed: %s", webhook_id, event_type or "?", problem
+        )
+    elif not handled:
         values.update(
             status=Status.IGNORED,
             error=f"event type {event_type!r} is not handled",
@@ -172,8 +107,8 @@ def webhook_event_store(
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(webhook_id=webhook_id, **values)
-            if handled and enqueue is not None:
-                transaction.on_commit(lambda: _enqueue(enqueue, event))
+            if handled:
+                transaction.on_commit(lambda: webhook_event_dispatch(event_id=event.pk))
     except IntegrityError:
         # Two deliveries of one webhook-id raced; the other one stored it.
         existing = WebhookEvent.objects.filter(webhook_id=webhook_id).first()
@@ -183,54 +118,141 @@ def webhook_event_store(
     return event, True
 
 
-def _enqueue(enqueue: Enqueue, event: WebhookEvent) -> None:
+def webhook_event_dispatch(*, event_id: int) -> None:
+    """After commit: process the event here (no broker, or eager tasks) or queue its task.
+
+    Never raises: the delivery is stored and acknowledged whatever happens here, and
+    an event left ``received`` is the periodic sweep's.
+    """
+    if tasks_run_inline():
+        try:
+            webhook_event_process(event_id=event_id)
+            # No beat without a broker: deliveries themselves carry the retries along.
+            webhook_events_sweep(limit=INLINE_SWEEP_LIMIT)
+        except Exception:
+            logger.exception(
+                "webhook event %s could not be processed in-process; it stays for the sweep",
+                event_id,
+            )
+        return
     try:
-        enqueue(event.pk)
-    except Exception:
-        # The event is stored: a broker outage must not turn the delivery into an error.
-        logger.exception(
-            "webhook %s (%s) is stored but could not be queued; "
-            "`manage.py polar_webhooks --replay` processes it",
-            event.webhook_id,
-            event.event_type,
+        with broker_connection() as connection:
+            broker_send("polar_sync.process_webhook", args=[event_id], connection=connection)
+    except Exception as exc:
+        logger.warning(
+            "webhook event %s is stored but could not be queued (%s: %s); the periodic "
+            "sweep (polar_sync.sweep_webhooks, `manage.py polar_webhooks --sweep`) "
+            "processes it",
+            event_id,
+            type(exc).__name__,
+            exc,
         )
+
+
+def _due(event: WebhookEvent, now: datetime) -> bool:
+    if event.status == Status.RECEIVED:
+        return True
+    if event.status == Status.RETRYING:
+        return event.next_attempt_at is None or event.next_attempt_at <= now
+    return False
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
 
 
 def webhook_event_process(*, event_id: int, force: bool = False) -> WebhookEvent:
     """Apply one stored event to the mirror and record the outcome on it.
 
-    An event already processed (or failed, or ignored) is left alone unless
-    ``force`` (a replay). Any failure is recorded on the event with its error,
-    never raised: the delivery was acknowledged and the event can be replayed.
+    Only an event that is due (``received``, or ``retrying`` whose time came) is
+    processed, unless ``force`` (a replay). A transient failure (database, network)
+    makes it ``retrying`` with a backoff until ``MAX_ATTEMPTS``; any other failure
+    makes it ``failed`` at once. Failures are recorded on the event, not raised: the
+    delivery was acknowledged and the event can be replayed.
     """
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().get(pk=event_id)
-        if event.status != Status.RECEIVED and not force:
+        now = timezone.now()
+        if not force and not _due(event, now):
             return event
         event.attempts += 1
+        event.next_attempt_at = None
         handler = HANDLERS.get(event.event_type)
-        if handler is None:
+        if isinstance(event.payload, dict) and UNSTORABLE_KEY in event.payload:
+            # Only the text of the body was kept: nothing to apply; the error says why.
+            event.status = Status.FAILED
+        elif handler is None:
             event.status, event.error = (
                 Status.IGNORED,
                 f"event type {event.event_type!r} is not handled",
             )
         else:
             if event.customer_id is not None:
-                _lock_customer(event.customer_id)
+                lock_customer(event.customer_id)
             try:
                 with transaction.atomic():
                     reason = handler(event)
+            except TRANSIENT_ERRORS as exc:
+                _record_failure(event, exc, retry=event.attempts < MAX_ATTEMPTS, now=now)
             except Exception as exc:
-                event.status, event.error = Status.FAILED, f"{type(exc).__name__}: {exc}"[:4000]
-                logger.warning(
-                    "webhook %s (%s) failed: %s", event.webhook_id, event.event_type, event.error
-                )
+                _record_failure(event, exc, retry=False, now=now)
             else:
                 event.status = Status.IGNORED if reason else Status.PROCESSED
                 event.error = reason or ""
         event.processed_at = timezone.now()
-        event.save(update_fields=["status", "error", "attempts", "processed_at"])
+        event.save(update_fields=["status", "error", "attempts", "processed_at", "next_attempt_at"])
     return event
+
+
+def _record_failure(event: WebhookEvent, exc: Exception, *, retry: bool, now: datetime) -> None:
+    event.error = f"{type(exc).__name__}: {exc}"[:4000]
+    if retry:
+        event.status = Status.RETRYING
+        event.next_attempt_at = now + _retry_delay(event.attempts)
+        logger.warning(
+            "webhook %s (%s) failed (attempt %d of %d), retrying at %s: %s",
+            event.webhook_id,
+            event.event_type,
+            event.attempts,
+            MAX_ATTEMPTS,
+            event.next_attempt_at.isoformat(),
+            event.error,
+        )
+        return
+    event.status = Status.FAILED
+    logger.warning(
+        "webhook %s (%s) failed after %d attempt(s): %s",
+        event.webhook_id,
+        event.event_type,
+        event.attempts,
+        event.error,
+    )
+
+
+def webhook_events_sweep(
+    *,
+    limit: int | None = None,
+    progress: Callable[[WebhookEvent], None] | None = None,
+) -> Counter[str]:
+    """Process the events left behind, oldest change first; returns counts by outcome.
+
+    Takes the events still ``received`` ``SWEEP_GRACE`` after they arrived (their
+    task was lost: a broker down, a process killed) and the ``retrying`` ones whose
+    ``next_attempt_at`` came. Safe to run at any time, from several workers.
+    """
+    now = timezone.now()
+    due = WebhookEvent.objects.filter(
+        Q(status=Status.RECEIVED, received_at__lte=now - SWEEP_GRACE)
+        | Q(status=Status.RETRYING, next_attempt_at__lte=now)
+    ).order_by(F("occurred_at").asc(nulls_last=True), "received_at", "pk")
+    pks = list(due.values_list("pk", flat=True)[:limit])
+    outcomes: Counter[str] = Counter()
+    for pk in pks:
+        event = webhook_event_process(event_id=pk)
+        outcomes[event.status] += 1
+        if progress is not None:
+            progress(event)
+    return outcomes
 
 
 def webhook_events_replay(
@@ -274,100 +296,6 @@ def webhook_event_counts(*, since: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-# -- processing ---------------------------------------------------------------------------
-
-
-def _data(event: WebhookEvent) -> dict[str, Any]:
-    data = event.payload.get("data") if isinstance(event.payload, dict) else None
-    if not isinstance(data, dict):
-        raise ValueError("the event has no 'data' object")
-    return data
-
-
-def _older_than_mirror(fields: dict[str, Any], *, compare_modified: bool) -> str | None:
-    """Why a Customer payload must not overwrite the mirror's row, or None."""
-    row = (
-        Customer.objects.filter(pk=fields["id"])
-        .values("created_at", "modified_at", "deleted_at")
-        .first()
-    )
-    if row is None:
-        return None
-    incoming = fields["modified_at"] or fields["created_at"]
-    current = row["modified_at"] or row["created_at"]
-    if compare_modified and incoming < current:
-        return f"older than the mirror (modified_at {incoming.isoformat()} < {current.isoformat()})"
-    if row["deleted_at"] and not fields["deleted_at"] and incoming <= row["deleted_at"]:
-        return "the customer was deleted after this change"
-    return None
-
-
-def _customer_changed(event: WebhookEvent) -> str | None:
-    data = _data(event)
-    reason = _older_than_mirror(customer_fields(data), compare_modified=True)
-    if reason:
-        return reason
-    customer_upsert(payload=data, skip_older=True)
-    return None
-
-
-def _customer_deleted(event: WebhookEvent) -> str | None:
-    data = _data(event)
-    fields = customer_fields(data)
-    # Upsert first, so the mirror holds the deletion even for a customer it never saw,
-    # and a late customer.updated cannot bring it back.
-    customer_upsert(payload=data, skip_older=True)
-    customers_mark_deleted(ids=[fields["id"]], when=fields["deleted_at"])
-    customer_state_clear(customer_id=fields["id"])
-    return None
-
-
-def _state_changed(event: WebhookEvent) -> str | None:
-    data = _data(event)
-    reason = _older_than_mirror(customer_fields(data), compare_modified=False)
-    if reason:
-        return reason
-    if event.occurred_at is not None:
-        newer = (
-            WebhookEvent.objects.filter(
-                customer_id=event.customer_id,
-                event_type=CUSTOMER_STATE_CHANGED,
-                status=Status.PROCESSED,
-                occurred_at__gt=event.occurred_at,
-            )
-            .exclude(pk=event.pk)
-            .order_by("-occurred_at")
-            .values_list("occurred_at", flat=True)
-            .first()
-        )
-        if newer is not None:
-            return f"a newer state (of {newer.isoformat()}) was already applied"
-    customer_state_apply(payload=data, skip_older=True)
-    return None
-
-
-HANDLERS: dict[str, Callable[[WebhookEvent], str | None]] = {
-    CUSTOMER_CREATED: _customer_changed,
-    CUSTOMER_UPDATED: _customer_changed,
-    CUSTOMER_DELETED: _customer_deleted,
-    CUSTOMER_STATE_CHANGED: _state_changed,
-}
-
-
-def _lock_customer(customer_id: uuid.UUID) -> None:
-    """Serialize the processing of one customer's events across workers (PostgreSQL).
-
-    Without it, two workers could each check that no newer event was applied, and
-    the older one could commit last. SQLite has no such lock: there, one worker at a
-    time should process webhooks (SQLite is for development and tests).
-    """
-    if connection.vendor != "postgresql":
-        return
-    objid = int.from_bytes(customer_id.bytes[:4], "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, objid])
-
-
 def _occurred_at(payload: dict[str, Any]) -> datetime | None:
     value = payload.get("timestamp")
     try:
@@ -376,7 +304,11 @@ def _occurred_at(payload: dict[str, Any]) -> datetime | None:
         return None
     if parsed is not None and parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    try:
+        # The database stores UTC: an offset must not push year 1 or 9999 out of range.
+        return parsed.astimezone(UTC) if parsed is not None else None
+    except OverflowError:
+        return None
 
 
 def _customer_id(payload: dict[str, Any]) -> uuid.UUID | None:

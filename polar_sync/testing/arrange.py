@@ -14,10 +14,11 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import constants as c
 from . import state as st
+from .internals import StoreInternals
 from .records import (
     CustomerRecord,
     NotFound,
@@ -29,9 +30,7 @@ from .records import (
     to_us,
 )
 from .requestlog import RequestRecord
-
-if TYPE_CHECKING:
-    from .store import PolarStore
+from .seed import seed_records
 
 _UNSET: Any = object()
 Timestamp = str | datetime | int
@@ -40,10 +39,12 @@ Timestamp = str | datetime | int
 class ArrangeMixin:
     """Methods of the handle (``server.store``)."""
 
+    _catalog: st.Catalog | None = None
+
     # -- customers -----------------------------------------------------------------------
 
     def add_customer(
-        self: PolarStore,
+        self: StoreInternals,
         *,
         email: str | None = None,
         name: str | None = None,
@@ -94,18 +95,20 @@ class ArrangeMixin:
         self._dispatch(events)
         return data
 
-    def get_customer(self: PolarStore, customer_id: str) -> dict[str, Any] | None:
+    def get_customer(self: StoreInternals, customer_id: str) -> dict[str, Any] | None:
         """A customer by id, deleted ones included (``deleted_at`` set); None if unknown."""
         with self.lock:
             record = self._by_id.get(customer_id)
             return customer_dict(record, self.organization_id) if record else None
 
-    def get_customer_by_external_id(self: PolarStore, external_id: str) -> dict[str, Any] | None:
+    def get_customer_by_external_id(
+        self: StoreInternals, external_id: str
+    ) -> dict[str, Any] | None:
         with self.lock:
             record = self._by_external.get(external_id)
             return customer_dict(record, self.organization_id) if record else None
 
-    def customers(self: PolarStore, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+    def customers(self: StoreInternals, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Every live customer (and deleted ones if asked), oldest first."""
         with self.lock:
             records = list(self._active)
@@ -114,7 +117,7 @@ class ArrangeMixin:
                 records.sort(key=CustomerRecord.order_key)
             return [customer_dict(r, self.organization_id) for r in records]
 
-    def update_customer(self: PolarStore, customer_id: str, **fields: Any) -> dict[str, Any]:
+    def update_customer(self: StoreInternals, customer_id: str, **fields: Any) -> dict[str, Any]:
         """Set fields of a live customer directly (``email``, ``name``, ``external_id``,
         ``metadata``, ``billing_address``, ``tax_id``, ``email_verified``, ``modified_at``).
         Bumps ``modified_at`` unless given."""
@@ -150,7 +153,7 @@ class ArrangeMixin:
         self._dispatch(events)
         return data
 
-    def delete_customer(self: PolarStore, customer_id: str) -> dict[str, Any]:
+    def delete_customer(self: StoreInternals, customer_id: str) -> dict[str, Any]:
         """Soft-delete like Polar's DELETE; returns the deleted customer."""
         with self.lock:
             record = self._live(customer_id)
@@ -161,7 +164,7 @@ class ArrangeMixin:
 
     # -- state ---------------------------------------------------------------------------
 
-    def get_state(self: PolarStore, customer_id: str) -> dict[str, Any]:
+    def get_state(self: StoreInternals, customer_id: str) -> dict[str, Any]:
         """CustomerState of a customer (deleted ones too: their lists are empty)."""
         with self.lock:
             record = self._by_id.get(customer_id)
@@ -169,20 +172,20 @@ class ArrangeMixin:
                 raise NotFound(customer_id)
             return state_dict(record, self.organization_id, self._state(record))
 
-    def get_balance(self: PolarStore, customer_id: str) -> dict[str, Any]:
+    def get_balance(self: StoreInternals, customer_id: str) -> dict[str, Any]:
         with self.lock:
             record = self._by_id.get(customer_id)
             if record is None:
                 raise NotFound(customer_id)
             return {"balance": record.balance, "currency": self.balance_currency}
 
-    def set_balance(self: PolarStore, customer_id: str, cents: int) -> None:
+    def set_balance(self: StoreInternals, customer_id: str, cents: int) -> None:
         """Set the customer's balance in cents (positive: credit)."""
         with self.lock:
             self._live(customer_id).balance = cents
 
     def start_subscription(
-        self: PolarStore,
+        self: StoreInternals,
         customer_id: str,
         *,
         product_id: str | None = None,
@@ -204,7 +207,7 @@ class ArrangeMixin:
         started = to_us(started_at) if started_at is not None else now
         sub_meters = []
         for item in meters:
-            spec = {"meter_id": item} if isinstance(item, str) else dict(item)
+            spec: dict[str, Any] = {"meter_id": item} if isinstance(item, str) else dict(item)
             sub_meters.append(
                 st.subscription_meter(
                     meter_id=spec["meter_id"],
@@ -237,7 +240,7 @@ class ArrangeMixin:
         return result
 
     def cancel_subscription(
-        self: PolarStore, customer_id: str, subscription_id: str, *, at_period_end: bool = False
+        self: StoreInternals, customer_id: str, subscription_id: str, *, at_period_end: bool = False
     ) -> dict[str, Any]:
         """Cancel now (it leaves ``active_subscriptions``) or at the period's end (it stays,
         with ``cancel_at_period_end``, ``canceled_at`` and ``ends_at`` set)."""
@@ -260,7 +263,7 @@ class ArrangeMixin:
         return result
 
     def grant_benefit(
-        self: PolarStore,
+        self: StoreInternals,
         customer_id: str,
         benefit_type: str = "custom",
         *,
@@ -290,7 +293,7 @@ class ArrangeMixin:
         self._dispatch(events)
         return result
 
-    def revoke_benefit(self: PolarStore, customer_id: str, grant_or_benefit_id: str) -> None:
+    def revoke_benefit(self: StoreInternals, customer_id: str, grant_or_benefit_id: str) -> None:
         """Revoke the grant with that id, or every grant of the benefit with that id."""
         with self.lock:
             record = self._live(customer_id)
@@ -308,7 +311,7 @@ class ArrangeMixin:
         self._dispatch(events)
 
     def set_meter(
-        self: PolarStore,
+        self: StoreInternals,
         customer_id: str,
         meter_id: str | None = None,
         *,
@@ -338,25 +341,34 @@ class ArrangeMixin:
 
     # -- seeding and the request log ----------------------------------------------------------
 
-    def seed(self: PolarStore, n: int = 1000, seed: int = 0) -> None:
-        """Add ``n`` realistic customers, the same ones for the same seed (see seed.py)."""
-        from .seed import seed_customers
-
-        seed_customers(self, n, seed)
+    def seed(self: StoreInternals, n: int = 1000, seed: int = 0) -> None:
+        """Add ``n`` realistic customers, the same for the same seed (seed.py); no events."""
+        with self.lock:
+            if self._catalog is None:
+                self._catalog = st.Catalog.generate(seed)
+            records = seed_records(
+                n=n,
+                seed=seed,
+                first_seq=self._seq + 1,
+                taken_emails=self._by_email,
+                taken_external=self._by_external,
+            )
+            self._seq += n
+            self._bulk_index(records)
 
     @property
-    def requests(self: PolarStore) -> list[RequestRecord]:
+    def requests(self: StoreInternals) -> list[RequestRecord]:
         """The requests the API served, oldest first (method, path, query, status...)."""
         return self.log.requests
 
     @property
-    def request_counts(self: PolarStore) -> Counter[str]:
+    def request_counts(self: StoreInternals) -> Counter[str]:
         """Requests served by operationId, e.g. ``store.request_counts["customers:list"]``."""
         return self.log.request_counts
 
     @property
-    def status_counts(self: PolarStore) -> Counter[int]:
+    def status_counts(self: StoreInternals) -> Counter[int]:
         return self.log.status_counts
 
-    def reset_requests(self: PolarStore) -> None:
+    def reset_requests(self: StoreInternals) -> None:
         self.log.reset_requests()

@@ -13,6 +13,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from http import HTTPStatus
+
+from .params import LATENCY_MAX, check_int, check_number, check_rate
 
 FAIL_STATUSES: tuple[int, ...] = (500, 502, 503)
 
@@ -22,14 +25,18 @@ class Faults:
     """What goes wrong, and how often.
 
     - ``rate_limit``: requests allowed per ``rate_limit_window`` seconds (a sliding window
-      shared by every connection), None for no limit; Polar allows 500 a minute in
-      production and 100 in the sandbox. Over it: 429 with ``Retry-After``.
+      shared by every connection), None for no limit, 0 to refuse every request; Polar
+      allows 500 a minute in production and 100 in the sandbox. Over it: 429 with
+      ``Retry-After``.
     - ``fail_rate``: share of requests answered with a status drawn from ``fail_statuses``.
-    - ``latency``: seconds added before every answer.
+    - ``latency``: seconds added before every answer (at most 60).
     - ``drop_rate``: share of requests whose connection is closed without an answer.
     - ``malformed_rate``: share of successful JSON answers cut in half (status unchanged).
     - ``balance_route``: False makes ``/v1/customers/{id}/balance`` an unknown route, as on
       an API version without it (404 ``{"detail": "Not Found"}``).
+
+    Construction refuses values outside these ranges (``ValueError`` naming the field);
+    assignments at runtime are not checked.
     """
 
     rate_limit: int | None = None
@@ -46,6 +53,23 @@ class Faults:
     _hits: deque[float] = field(init=False, repr=False, default_factory=deque)
 
     def __post_init__(self) -> None:
+        if self.rate_limit is not None:
+            check_int("rate_limit", self.rate_limit, minimum=0)
+        check_number("rate_limit_window", self.rate_limit_window, minimum=0.001, maximum=86400)
+        for name in ("fail_rate", "drop_rate", "malformed_rate"):
+            check_rate(name, getattr(self, name))
+        check_number("latency", self.latency, minimum=0.0, maximum=LATENCY_MAX)
+        self.fail_statuses = tuple(self.fail_statuses)
+        if not self.fail_statuses or not all(
+            isinstance(s, int) and s in HTTPStatus._value2member_map_ and s >= 400
+            for s in self.fail_statuses
+        ):
+            raise ValueError(
+                "fail_statuses must be HTTP error statuses (400 to 599), e.g. (500, 502, 503), "
+                f"not {self.fail_statuses!r}"
+            )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, not {self.seed!r}")
         self._rng = random.Random(self.seed)
 
     def roll(self, rate: float) -> bool:

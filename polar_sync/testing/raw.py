@@ -51,6 +51,8 @@ def raw_request(
         body = jsonlib.dumps(json).encode()
     if body is not None:
         send_headers.setdefault("Content-Type", "application/json")
+    if not parts.hostname:
+        raise ValueError(f"no host in {base_url!r}")
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
         connection.request(method, path, body=body, headers=send_headers)

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,6 +1,8 @@
-"""Deterministic, realistic seeding: ``seed_customers(store, n, seed)``.
+"""Deterministic, realistic seeding: ``seed_records(n=..., seed=...)``, a pure function.
 
-The same ``(n, seed)`` on a fresh store always gives the same customers (ids, emails,
+It returns customer records and touches no store: ``PolarStore.seed`` indexes them
+(``seed_customers(store, n, seed)`` is the same call, kept for callers of the
+function). The same ``(n, seed)`` on a fresh store always gives the same customers (ids, emails,
 timestamps, state). Built for volume: one million customers take seconds, because each
 customer costs two RNG draws sliced into choices, and its subscriptions, grants and meters
 are only generated (from a per-customer RNG seed) when something first asks for them.
@@ -14,14 +16,34 @@ grants and meters) and ~15% a non-zero balance. No seeded customer is deleted.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Container
+from typing import Protocol
 
-from .records import CustomerRecord, uuid4_from
-from .state import Catalog
+from .records import CustomerRecord, to_us, uuid4_from
 
-if TYPE_CHECKING:
-    from .store import PolarStore
+# Seeded customers are created between these two instants; seeded subscriptions are
+# current as of the second one. Fixed, so that a seed gives the same world every time.
+SEED_START_US = to_us("2021-01-01T00:00:00Z")
+SEED_END_US = to_us("2025-10-01T00:00:00Z")
+
+
+def odds(probability: float, bits: int = 8) -> int:
+    """The threshold under which a uniform draw of ``bits`` bits falls with ``probability``."""
+    return round(probability * (1 << bits))
+
+
+# Each choice reads its own few bits of a customer's two 64-bit draws; a threshold
+# says how often it happens (the rounding to 1/256 or 1/16 is the exact share).
+HAS_EXTERNAL_ID = odds(0.92)
+HAS_ADDRESS = odds(0.85)
+HAS_ADDRESS_LINE2 = odds(0.1875, bits=4)
+HAS_TAX_ID = odds(0.12)  # of those with an address
+HAS_METADATA = odds(0.80)
+WAS_MODIFIED = odds(0.375, bits=4)
+HAS_BALANCE = odds(0.15)
+EMAIL_VERIFIED = odds(0.625, bits=4)
+# An active subscription: one in two, then 13 in 16 of those (about 40%).
+MAY_SUBSCRIBE, SUBSCRIBES = odds(0.5, bits=2), odds(0.8125, bits=4)
 
 # fmt: off
 FIRST_NAMES = (
@@ -127,83 +149,98 @@ _COUNTRY_TABLE: tuple[Country, ...] = tuple(
 )
 
 
-def seed_customers(store: PolarStore, n: int = 1000, seed: int = 0) -> None:
+class Seedable(Protocol):
+    def seed(self, n: int = ..., seed: int = ...) -> None: ...
+
+
+def seed_customers(store: Seedable, n: int = 1000, seed: int = 0) -> None:
     """Add ``n`` customers to ``store``, deterministically for ``seed``; no events."""
+    store.seed(n, seed)
+
+
+def seed_records(
+    *,
+    n: int,
+    seed: int,
+    first_seq: int = 1,
+    taken_emails: Container[str] = (),
+    taken_external: Container[str] = (),
+) -> list[CustomerRecord]:
+    """``n`` customer records, the same ones for the same arguments.
+
+    ``first_seq`` numbers them (emails and external IDs derive from it); an email or
+    external ID in ``taken_*`` is replaced so that the records never clash with a
+    store's existing customers.
+    """
     rng = random.Random(seed)
     bits = rng.getrandbits
     first_names = [(f, f.lower().translate(_ASCII)) for f in FIRST_NAMES]
     last_names = [(name, name.lower().translate(_ASCII)) for name in LAST_NAMES]
-    from .store import SEED_END_US, SEED_START_US
-
     step = max((SEED_END_US - SEED_START_US) // max(n, 1), 1)
-    with store.lock:
-        if store._catalog is None:
-            store._catalog = Catalog.generate(seed)
-        taken_emails, taken_external = store._by_email, store._by_external
-        base_seq = store._seq
-        records: list[CustomerRecord] = []
-        append = records.append
-        n_first, n_last, n_domains = len(first_names), len(last_names), len(DOMAINS)
-        n_countries = len(_COUNTRY_TABLE)
-        for i in range(n):
-            seq = base_seq + i + 1
-            r = bits(64)
-            s = bits(64)
-            first, first_ascii = first_names[r % n_first]
-            last, last_ascii = last_names[(r >> 6) % n_last]
-            email = f"{first_ascii}.{last_ascii}{seq}@{DOMAINS[(r >> 12) % n_domains]}"
-            if email in taken_emails:
-                email = f"seeded-{seq}-{uuid4_from(rng)[:8]}@example.com"
-            created = SEED_START_US + i * step + (s % step)
-            roll = (r >> 20) & 0xFF  # 0..255 for the share-based choices below
-            external_id = f"usr_{seq:07d}" if roll < 236 else None
-            if external_id is not None and external_id in taken_external:
-                external_id = None
-            address = tax_id = None
-            if (r >> 28) & 0xFF < 218:
-                code, _, streets, cities, postal, tax_format, tax_value = _COUNTRY_TABLE[
-                    (r >> 36) % n_countries
-                ]
-                city, state = cities[(s >> 8) % len(cities)]
-                line2 = LINE2[(s >> 16) % len(LINE2)] if (s >> 20) & 0xF < 3 else None
-                street = streets[(s >> 24) % len(streets)]
-                address = (f"{(s >> 32) % 999 + 1} {street}", line2, postal(s >> 40), city, state,
-                           code)  # fmt: skip
-                if (s >> 48) & 0xFF < 31:
-                    tax_id = (tax_value(s >> 20), tax_format)
-            metadata: dict[str, object] = {}
-            if (r >> 44) & 0xFF < 205:
-                metadata["plan"] = PLANS[(r >> 52) % len(PLANS)]
-                if r >> 55 & 1:
-                    metadata["source"] = SOURCES[(r >> 56) % len(SOURCES)]
-                if r >> 59 & 1:
-                    metadata["seats"] = (s >> 56) % 50 + 1
-                if r >> 60 & 1:
-                    metadata["beta"] = bool(r >> 61 & 1)
-            modified = None
-            if (s >> 4) & 0xF < 6:
-                modified = min(created + (s >> 8) % (200 * 86_400_000_000), SEED_END_US)
-            balance = 0
-            if (s >> 52) & 0xFF < 38:
-                balance = (s >> 12) % 30_000 - 5_000
-            state = bits(63) if (r >> 62) & 0x3 < 2 and s & 0xF < 13 else None
-            append(
-                CustomerRecord(
-                    uuid4_from(rng),
-                    seq,
-                    created,
-                    email,
-                    modified,  # modified_us
-                    None,  # deleted_us
-                    (s >> 60) & 0xF < 10,  # email_verified
-                    f"{first} {last}" if (r >> 4) & 0x1F != 0 else None,  # name
-                    external_id,
-                    address,  # billing_address
-                    tax_id,
-                    metadata,
-                    balance,
-                    state,
-                )
+    base_seq = first_seq - 1
+    records: list[CustomerRecord] = []
+    append = records.append
+    n_first, n_last, n_domains = len(first_names), len(last_names), len(DOMAINS)
+    n_countries = len(_COUNTRY_TABLE)
+    for i in range(n):
+        seq = base_seq + i + 1
+        r = bits(64)
+        s = bits(64)
+        first, first_ascii = first_names[r % n_first]
+        last, last_ascii = last_names[(r >> 6) % n_last]
+        email = f"{first_ascii}.{last_ascii}{seq}@{DOMAINS[(r >> 12) % n_domains]}"
+        if email in taken_emails:
+            email = f"seeded-{seq}-{uuid4_from(rng)[:8]}@example.com"
+        created = SEED_START_US + i * step + (s % step)
+        roll = (r >> 20) & 0xFF  # 0..255 for the share-based choices below
+        external_id = f"usr_{seq:07d}" if roll < HAS_EXTERNAL_ID else None
+        if external_id is not None and external_id in taken_external:
+            external_id = None
+        address = tax_id = None
+        if (r >> 28) & 0xFF < HAS_ADDRESS:
+            code, _, streets, cities, postal, tax_format, tax_value = _COUNTRY_TABLE[
+                (r >> 36) % n_countries
+            ]
+            city, state = cities[(s >> 8) % len(cities)]
+            line2 = LINE2[(s >> 16) % len(LINE2)] if (s >> 20) & 0xF < HAS_ADDRESS_LINE2 else None
+            street = streets[(s >> 24) % len(streets)]
+            address = (f"{(s >> 32) % 999 + 1} {street}", line2, postal(s >> 40), city, state,
+                       code)  # fmt: skip
+            if (s >> 48) & 0xFF < HAS_TAX_ID:
+                tax_id = (tax_value(s >> 20), tax_format)
+        metadata: dict[str, object] = {}
+        if (r >> 44) & 0xFF < HAS_METADATA:
+            metadata["plan"] = PLANS[(r >> 52) % len(PLANS)]
+            if r >> 55 & 1:
+                metadata["source"] = SOURCES[(r >> 56) % len(SOURCES)]
+            if r >> 59 & 1:
+                metadata["seats"] = (s >> 56) % 50 + 1
+            if r >> 60 & 1:
+                metadata["beta"] = bool(r >> 61 & 1)
+        modified = None
+        if (s >> 4) & 0xF < WAS_MODIFIED:
+            modified = min(created + (s >> 8) % (200 * 86_400_000_000), SEED_END_US)
+        balance = 0
+        if (s >> 52) & 0xFF < HAS_BALANCE:
+            balance = (s >> 12) % 30_000 - 5_000
+        subscribes = (r >> 62) & 0x3 < MAY_SUBSCRIBE and s & 0xF < SUBSCRIBES
+        state_key = bits(63) if subscribes else None
+        append(
+            CustomerRecord(
+                uuid4_from(rng),
+                seq,
+                created,
+                email,
+                modified,  # modified_us
+                None,  # deleted_us
+                (s >> 60) & 0xF < EMAIL_VERIFIED,  # email_verified
+                f"{first} {last}" if (r >> 4) & 0x1F else None,  # name: 31 in 32
+                external_id,
+                address,  # billing_address
+                tax_id,
+                metadata,
+                balance,
+                state_key,
             )
-        store._seq = base_seq + n
-        store._bulk_index(records)
+        )
+    return records

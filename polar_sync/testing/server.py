@@ -9,9 +9,7 @@ fault on successful answers.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import re
 import secrets
 import socket
 import threading
@@ -23,98 +21,20 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .faults import Faults
+from .params import CUSTOMERS_MAX, check_host, check_http_url, check_int, check_port, check_token
 from .raw import RawResponse, raw_request
 from .records import NotFound
 from .requestlog import RequestRecord
+from .routes import JSON, ROUTES, Answer, Operation, json_answer
 from .store import PolarStore
 from .validation import (
     ValidationFailed,
-    uuid_errors,
-    validate_customer_body,
-    validate_export_query,
-    validate_list_query,
 )
 from .webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
 
-JSON = "application/json"
 _TOKEN: Any = object()
-Answer = tuple[int, str, bytes | Iterator[bytes]]
-Operation = Callable[["LocalPolarServer", dict[str, str], dict[str, list[str]], bytes], Answer]
-
-
-def _json(status: int, data: Any) -> Answer:
-    return status, JSON, json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _ident(params: dict[str, str]) -> dict[str, str]:
-    """Path parameters as store keywords; a malformed customer id is a 422."""
-    if "id" in params:
-        errors = uuid_errors(params["id"], ["path", "id"])
-        if errors:
-            raise ValidationFailed(errors)
-        return {"id": params["id"]}
-    return {"external_id": params["external_id"]}
-
-
-def _list(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    return 200, JSON, server.store.api_list(validate_list_query(query))
-
-
-def _create(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    return 201, JSON, server.store.api_create(validate_customer_body(body, kind="create"))
-
-
-def _export(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    chunks = server.store.api_export(validate_export_query(query))
-    return 200, "text/csv; charset=utf-8", chunks
-
-
-def _get(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    return 200, JSON, server.store.api_get(**_ident(params))
-
-
-def _update(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    ident = _ident(params)
-    kind = "update" if "id" in ident else "update_external"
-    return 200, JSON, server.store.api_update(validate_customer_body(body, kind=kind), **ident)
-
-
-def _delete(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    server.store.api_delete(**_ident(params))
-    return 204, "", b""
-
-
-def _state(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    return _json(200, server.store.api_state(**_ident(params)))
-
-
-def _balance(server: LocalPolarServer, params: dict, query: dict, body: bytes) -> Answer:
-    return _json(200, server.store.api_balance(**_ident(params)))
-
-
-# (path pattern, {method: (operationId, operation)}); first match wins, as in FastAPI.
-ROUTES: tuple[tuple[re.Pattern[str], dict[str, tuple[str, Operation]]], ...] = (
-    (re.compile(r"/v1/customers/?"), {"GET": ("customers:list", _list),
-                                     "POST": ("customers:create", _create)}),
-    (re.compile(r"/v1/customers/export"), {"GET": ("customers:export", _export)}),
-    (re.compile(r"/v1/customers/external/(?P<external_id>[^/]+)"), {
-        "GET": ("customers:get_external", _get),
-        "PATCH": ("customers:update_external", _update),
-        "DELETE": ("customers:delete_external", _delete),
-    }),
-    (re.compile(r"/v1/customers/external/(?P<external_id>[^/]+)/state"),
-     {"GET": ("customers:get_state_external", _state)}),
-    (re.compile(r"/v1/customers/(?P<id>[^/]+)"), {
-        "GET": ("customers:get", _get),
-        "PATCH": ("customers:update", _update),
-        "DELETE": ("customers:delete", _delete),
-    }),
-    (re.compile(r"/v1/customers/(?P<id>[^/]+)/state"), {"GET": ("customers:get_state", _state)}),
-    (re.compile(r"/v1/customers/(?P<id>[^/]+)/balance"),
-     {"GET": ("customers:get_balance", _balance)}),
-)  # fmt: skip
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -139,7 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -224,7 +144,9 @@ class LocalPolarServer:
     ``url`` and ``token`` as the client's server and access token, ``store`` to arrange
     and inspect the world and ``faults`` to break things, at construction or at runtime.
     ``stop()`` closes every connection (an outage); ``start()`` again reuses the port and
-    the same world.
+    the same world. A value out of range (a port over 65535, a ``fail_rate`` over 1, an
+    ``organization_id`` that is no UUID...) is a ``ValueError`` naming the parameter; a port
+    in use is an ``OSError`` from ``start()``.
     """
 
     #: How the latency fault waits (tests may replace it to observe the delay).
@@ -254,12 +176,15 @@ class LocalPolarServer:
         webhook_duplicate: bool = False,
         webhook_reorder: bool = False,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.token = token or f"polar_oat_local_{secrets.token_urlsafe(24)}"
-        self.store = store if store is not None else PolarStore(organization_id)
-        if customers:
-            self.store.seed(customers, seed)
+        # Every value is checked (ValueError naming it) before anything is seeded or bound.
+        self.host = check_host(host)
+        self.port = check_port(port)
+        check_int("customers", customers, minimum=0, maximum=CUSTOMERS_MAX)
+        self.token = (
+            check_token("token", token) if token else f"polar_oat_local_{secrets.token_urlsafe(24)}"
+        )
+        if webhook_url is not None:
+            check_http_url("webhook_url", webhook_url)
         self.faults = Faults(
             rate_limit=rate_limit,
             rate_limit_window=rate_limit_window,
@@ -271,6 +196,9 @@ class LocalPolarServer:
             balance_route=balance_route,
             seed=seed,
         )
+        self.store = store if store is not None else PolarStore(organization_id)
+        if customers:
+            self.store.seed(customers, seed)
         self.verbose = verbose
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -360,30 +288,38 @@ class LocalPolarServer:
                 f"Rate limit exceeded ({faults.rate_limit} requests per "
                 f"{faults.rate_limit_window:g} seconds). Retry after {retry_after} seconds."
             )
-            answer = _json(429, {"error": "TooManyRequests", "detail": detail})
+            answer = json_answer(429, {"error": "TooManyRequests", "detail": detail})
             return None, answer, {"Retry-After": str(retry_after)}
         if faults.roll(faults.fail_rate):
             status = faults.failure_status()
             phrase = HTTPStatus(status).phrase
-            return None, _json(status, {"error": phrase.replace(" ", ""), "detail": phrase}), {}
+            return (
+                None,
+                json_answer(status, {"error": phrase.replace(" ", ""), "detail": phrase}),
+                {},
+            )
         operation, handler, params = self._route(method, path)
         if handler is None:
             status = 405 if operation == "405" else 404
-            return None, _json(status, {"detail": HTTPStatus(status).phrase}), {}
+            return None, json_answer(status, {"detail": HTTPStatus(status).phrase}), {}
         if not authorization or authorization != f"Bearer {self.token}":
             detail = "Missing or invalid access token." if authorization else "Not authenticated"
-            answer = _json(401, {"error": "Unauthorized", "detail": detail})
+            answer = json_answer(401, {"error": "Unauthorized", "detail": detail})
             return operation, answer, {"WWW-Authenticate": "Bearer"}
         try:
-            return operation, handler(self, params, query, body), {}
+            return operation, handler(self.store, params, query, body), {}
         except ValidationFailed as exc:
-            return operation, _json(422, {"detail": exc.errors}), {}
+            return operation, json_answer(422, {"detail": exc.errors}), {}
         except NotFound:
-            return operation, _json(404, {"error": "ResourceNotFound", "detail": "Not found"}), {}
+            return (
+                operation,
+                json_answer(404, {"error": "ResourceNotFound", "detail": "Not found"}),
+                {},
+            )
         except Exception:
             logger.exception("LocalPolarServer failed on %s %s", method, path)
-            detail = {"error": "InternalServerError", "detail": "Internal Server Error"}
-            return operation, _json(500, detail), {}
+            failure = {"error": "InternalServerError", "detail": "Internal Server Error"}
+            return operation, json_answer(500, failure), {}
 
     def _route(self, method: str, path: str) -> tuple[str | None, Operation | None, dict[str, str]]:
         for pattern, methods in ROUTES:

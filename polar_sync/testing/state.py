@@ -210,7 +210,7 @@ class Catalog:
         rng = random.Random(f"catalog-{seed}")
         meters = {uuid4_from(rng): "API requests", uuid4_from(rng): "Storage (GB)"}
         meter_ids = tuple(meters)
-        specs = [
+        specs: list[tuple[str, str, dict[str, Any]]] = [
             ("custom", "Priority support", {"tier": "priority"}),
             ("discord", "Discord community role", {}),
             ("github_repository", "Private repository access", {"repo": "acme/pro"}),

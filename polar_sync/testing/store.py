@@ -23,6 +23,7 @@ from typing import Any
 from . import constants as c
 from .arrange import ArrangeMixin
 from .listing import plain_window, render_page, select
+from .params import check_uuid
 from .records import (
     CustomerRecord,
     NotFound,
@@ -33,10 +34,10 @@ from .records import (
     customer_json,
     now_us,
     state_dict,
-    to_us,
     uuid4_from,
 )
 from .requestlog import RequestLog
+from .seed import SEED_END_US
 from .state import Catalog, seeded_state
 from .validation import ListQuery, ValidationFailed, error
 
@@ -46,10 +47,6 @@ Subscriber = Callable[[str, dict[str, Any]], None]
 Event = tuple[str, dict[str, Any]]
 
 DEFAULT_ORGANIZATION_ID = uuid4_from(random.Random("polar_sync.testing organization"))
-# Seeded customers are created between these two instants; seeded subscriptions are
-# current as of the second one. Fixed, so that a seed gives the same world every time.
-SEED_START_US = to_us("2021-01-01T00:00:00Z")
-SEED_END_US = to_us("2025-10-01T00:00:00Z")
 _CACHE_SIZE = 8
 
 
@@ -60,7 +57,11 @@ class PolarStore(ArrangeMixin):
     balance_currency = "USD"  # as Polar's docs and the contract's example show it
 
     def __init__(self, organization_id: str | None = None, *, log_size: int = 100_000) -> None:
-        self.organization_id = organization_id or DEFAULT_ORGANIZATION_ID
+        self.organization_id = (
+            check_uuid("organization_id", organization_id)
+            if organization_id is not None
+            else DEFAULT_ORGANIZATION_ID
+        )
         self.lock = threading.RLock()
         self.log = RequestLog(log_size)
         self.subscribers: list[Subscriber] = []

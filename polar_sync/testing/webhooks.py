@@ -32,7 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+
+from .params import check_http_url
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +95,9 @@ class WebhookSender:
         reorder_window: float = 0.2,
         log_size: int = 100_000,
     ) -> None:
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise ValueError(f"webhook url must be http(s)://..., not {url!r}")
+        check_http_url("webhook_url", url)
         if not secret:
-            raise ValueError("a webhook secret is required")
+            raise ValueError("webhook_secret is required to sign the deliveries")
         self.url = url
         self._secret = secret
         self.duplicate = duplicate

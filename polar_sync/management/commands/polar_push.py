@@ -1,4 +1,9 @@
-"""``manage.py polar_push``: push the outbox's waiting user changes to Polar now."""
+"""``manage.py polar_push``: push the outbox's waiting user changes to Polar now.
+
+manage.py polar_push                              # drain the outbox now
+manage.py polar_push --user 42                    # push user 42 now, changed or not
+manage.py polar_push --delete-external-id 42      # delete that Polar customer (asks first)
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from polar_sync.services import push, push_reconcile
+from polar_sync.exceptions import PolarError
+from polar_sync.management import arguments
+from polar_sync.models import PushOutbox
+from polar_sync.services import push, remote
+from polar_sync.services.customers import users_by_external_id
 
 FAILURES_SHOWN = 20
+# What the outbox and the mirror can store as an external ID.
+EXTERNAL_ID = arguments.text(max_length=PushOutbox._meta.get_field("external_id").max_length or 255)
 
 
 class Command(BaseCommand):
@@ -26,8 +37,24 @@ class Command(BaseCommand):
         parser.add_argument(
             "--user",
             metavar="EXTERNAL_ID",
-            help="Push this one user now (create/update, or delete if no such user), "
-            "even if nothing changed.",
+            type=EXTERNAL_ID,
+            help="Push this one local user now (create or update), even if nothing changed. "
+            "Refused when no local user has this external ID.",
+        )
+        parser.add_argument(
+            "--delete-external-id",
+            metavar="EXTERNAL_ID",
+            type=EXTERNAL_ID,
+            help="Delete the Polar customer with this external ID (cancels its subscriptions, "
+            "revokes its benefits): shows the customer and asks for confirmation first.",
+        )
+        parser.add_argument(
+            "--yes",
+            "--no-input",
+            "--noinput",
+            action="store_false",
+            dest="interactive",
+            help="With --delete-external-id: do not ask for confirmation.",
         )
         parser.add_argument(
             "--reconcile",
@@ -38,16 +65,25 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["delete_external_id"] is not None:
+            others = [f"--{n.replace('_', '-')}" for n in ("user", "reconcile", "retry_failed")
+                      if options[n]]  # fmt: skip
+            if others:
+                raise CommandError(f"--delete-external-id cannot be combined with {others[0]}.")
+            self._delete(options["delete_external_id"], interactive=options["interactive"])
+            return
         if options["reconcile"]:
             if options["user"]:
                 raise CommandError("--reconcile and --user cannot be combined.")
-            reconciled = push_reconcile.users_reconcile(enqueue=False)
+            reconciled = push.users_reconcile(enqueue=False)
             self.stdout.write(
                 f"Reconciled {reconciled.checked} user(s): {reconciled.queued} queued, "
                 f"{reconciled.skipped} excluded by USER_FILTER."
             )
         if options["user"]:
             result = push.customer_push(external_id=options["user"])
+            if result.stopped and not result.requests:
+                raise CommandError(self._refusal(options["user"], result.stopped))
         else:
             result = push.outbox_drain(retry_failed=options["retry_failed"], force=True)
         out = self.stdout
@@ -85,3 +121,53 @@ class Command(BaseCommand):
             out.write(self.style.WARNING(f"Stopped: {result.stopped}"))
         if result.stopped and not result.pushed and not result.failed:
             raise CommandError(result.stopped)
+
+    def _refusal(self, external_id: str, stopped: str) -> str:
+        """Why ``--user`` pushed nothing; like the admin, a missing user deletes nothing."""
+        if stopped.startswith("no local user"):
+            return (
+                f"{stopped[0].upper()}{stopped[1:]}. To delete the Polar customer with this "
+                f"external ID, run: manage.py polar_push --delete-external-id {external_id}"
+            )
+        return stopped
+
+    def _delete(self, external_id: str, *, interactive: bool) -> None:
+        """Show the Polar customer, confirm, then delete it by its Polar ID (the one shown)."""
+        try:
+            customer = remote.customer_in_polar_get(external_id=external_id)
+        except PolarError as exc:
+            raise CommandError(f"Could not look up external ID {external_id!r}: {exc}") from exc
+        if customer is None:
+            raise CommandError(
+                f"Polar has no live customer with external ID {external_id!r}: nothing to delete."
+            )
+        self.stdout.write(
+            f"Polar customer {customer['id']} ({customer.get('email')}, external ID "
+            f"{external_id!r}) will be deleted in Polar: its subscriptions are cancelled and "
+            "its benefits revoked."
+        )
+        if users_by_external_id([external_id]):
+            self.stdout.write(
+                self.style.WARNING(
+                    f"A local user still has external ID {external_id!r}: its next push "
+                    "creates a new customer."
+                )
+            )
+        if interactive and not self._confirmed():
+            raise CommandError("Deletion cancelled: nothing was deleted.")
+        try:
+            existed = remote.customer_delete_in_polar(customer_id=customer["id"])
+        except PolarError as exc:
+            raise CommandError(f"Polar customer {customer['id']} was not deleted: {exc}") from exc
+        self.stdout.write(
+            f"Deleted Polar customer {customer['id']}."
+            if existed
+            else f"Polar customer {customer['id']} was already deleted; the mirror is updated."
+        )
+
+    def _confirmed(self) -> bool:
+        try:
+            answer = input("Type 'yes' to delete it, or anything else to cancel: ")
+        except EOFError:  # no terminal to answer on: say no
+            return False
+        return answer.strip().lower() == "yes"

@@ -12,6 +12,7 @@ from django.db import reset_queries
 from polar_sync import services
 from polar_sync.conf import polar_settings
 from polar_sync.exceptions import PolarConfigurationError
+from polar_sync.management import arguments
 from polar_sync.models import SyncRun
 from polar_sync.services.states import customers_due
 
@@ -43,9 +44,12 @@ class Progress:
         self.stream.flush()
 
     def line(self, run: SyncRun) -> str:
-        done = run.created + run.updated + run.unchanged + run.deleted + run.failed
+        work = run.created + run.updated + run.unchanged + run.deleted + run.failed
+        done = work
+        if run.resumed_from_page:  # the pages before it were read by earlier runs
+            done += (run.resumed_from_page - 1) * polar_settings().PAGE_SIZE
         elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = done / elapsed
+        rate = work / elapsed
         total = run.total_count or 0
         parts = [f"{self.label}:"]
         if total:
@@ -85,14 +89,19 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--max-requests",
-            type=int,
+            type=arguments.integer(minimum=1),
             default=None,
-            help="At most this many requests for each of states and balances.",
+            help="At most this many requests (1 or more) for each of states and balances.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         kinds = [k for k in ("customers", "states", "balances") if options[k] or options["all"]]
         kinds = kinds or ["customers"]
+        if options["max_requests"] is not None and kinds == ["customers"]:
+            raise CommandError(
+                "--max-requests limits --states and --balances (or --all); a customers pull "
+                "walks every page"
+            )
         try:
             self.stdout.write(f"Syncing {', '.join(kinds)} from {polar_settings().base_url}")
             runs = self._sync(kinds, options)
@@ -162,5 +171,7 @@ class Command(BaseCommand):
         for row in rows:
             self.stdout.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
         for run in runs:
+            if run.resumed_display:
+                self.stdout.write(f"{run.kind}: {run.resumed_display} (a failed run left it)")
             if run.failed and run.error:
                 self.stdout.write(self.style.WARNING(f"{run.kind}: {run.error}"))

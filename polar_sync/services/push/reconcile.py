@@ -1,10 +1,9 @@
-"""Pushing local users to Polar, part 3: catching what no save announced.
+"""Catching what no save announced: every mirrored user compared with what Polar has.
 
 Some changes never send a signal, and a save whose ``update_fields`` leaves the
-watched fields out costs no query (:mod:`.user_snapshot`). So, now and then (a beat
-task, or ``polar_push --reconcile``), every mirrored user's payload is compared with
-what Polar was last given, and an upsert is queued for each user that differs. That
-catches:
+watched fields out costs no query. So, now and then (a beat task, or ``polar_push
+--reconcile``), every mirrored user's payload is compared with what Polar was last
+given, and an upsert is queued for each user that differs. That catches:
 
 - users that existed before polar_sync was installed, or were made by
   ``bulk_create``, ``QuerySet.update()`` or ``loaddata`` (no signal);
@@ -21,16 +20,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import router, transaction
 
-from ..conf import polar_settings
-from ..mapping import user_external_id
-from ..models import Customer, PushedPayload, PushOutbox
-from .push import (
-    outbox_enqueue,
-    outbox_upsert_record,
-    upsert_needed,
-    user_is_mirrored,
-    user_payload_build,
-)
+from ...conf import polar_settings
+from ...mapping import user_external_id
+from ...models import Customer, PushedPayload, PushOutbox
+from .enqueue import outbox_enqueue
+from .record import upsert_needed, user_is_mirrored, user_payload_build
+from .rows import row_write
 
 BATCH = 500
 
@@ -114,11 +109,12 @@ def _batch_reconcile(*, users: list[Any], result: ReconcileResult) -> set[str]:
             mirrored=mirrored.get(external_id),
         ):
             continue
-        outbox_upsert_record(
+        row_write(
             external_id=external_id,
             user_id=str(user.pk),
+            action=PushOutbox.Action.UPSERT,
             payload=payload,
-            waiting_action=waiting.get(external_id, (None,))[0],
+            delete_first=waiting.get(external_id, (None,))[0] == PushOutbox.Action.DELETE,
         )
         queued.add(external_id)
     result.queued += len(queued)

@@ -1,15 +1,12 @@
-"""Pushing local users to Polar, part 2: draining the outbox.
-
-Each :class:`~polar_sync.models.PushOutbox` row is claimed for a while (so two
-workers never push one user concurrently, hence out of order), pushed, then
-removed in one transaction with the mirror's update, but only if the row did not
-change meanwhile; if it did, the newer version is pushed next.
+"""Draining the outbox: claim a row, push it to Polar, complete or release it.
 
 - Upsert: ``update_external``; on 404, ``create`` with the external ID; when the
   email already belongs to a customer without an external ID (a guest checkout),
   adopt that customer: set its external ID (allowed once) and its fields.
 - Delete: ``delete_external``; a 404 means already gone, which counts as done.
-- Transient failures (network, 429, 5xx) keep the row pending with a backoff; any
+- An upsert of exactly the payload Polar last accepted is completed without a
+  request (a name changed, then changed back).
+- Transient failures (network, 429, 5xx) release the row pending with a backoff; any
   other refusal (a 422...) marks it failed with Polar's message, visible and not
   retried until the user changes again or ``polar_push --retry-failed``.
 """
@@ -17,21 +14,18 @@ change meanwhile; if it did, the newer version is pushed next.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
 from enum import Enum
 from functools import partial
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from ..client import PolarClient
-from ..conf import polar_settings
-from ..exceptions import (
+from ...client import PolarClient
+from ...conf import polar_settings
+from ...exceptions import (
     PolarAuthenticationError,
     PolarConfigurationError,
     PolarError,
@@ -40,9 +34,18 @@ from ..exceptions import (
     PolarTransientError,
     PolarValidationError,
 )
-from ..models import Customer, PushedPayload, PushOutbox
-from .budget import Budget, budget_pause, budget_take, budgeted_client
-from .customers import customers_mark_deleted, customers_upsert
+from ...models import Customer, PushedPayload, PushOutbox
+from ..budget import Budget, budget_pause, budget_take, budgeted_client
+from ..customers import customers_mark_deleted, customers_upsert
+from .rows import (
+    backoff,
+    row_claim,
+    row_complete,
+    row_delete_first_done,
+    row_held_elsewhere,
+    row_release,
+    rows_retry_failed,
+)
 
 logger = logging.getLogger("polar_sync.push")
 
@@ -51,14 +54,13 @@ BATCH = 200
 # A drain gives up after this many transient failures in a row: Polar is down, and
 # hammering it row after row helps nobody. The rows wait for the next drain.
 MAX_CONSECUTIVE_TRANSIENT = 3
-BACKOFF_BASE = 5.0  # seconds before the first retry of a row; doubles with each attempt
-BACKOFF_MAX = 3600.0
 # How many times one drain re-pushes a row that changed while it was being pushed.
 MAX_ROUNDS = 3
 
 
 class PushRefused(Exception):
-    """Polar cannot take this push as it stands (e.g. the email belongs to another user)."""
+    """Polar cannot take this push as it stands (e.g. the email belongs to another user).
+    Caught here and recorded on the row: it never reaches a caller."""
 
 
 class Outcome(Enum):
@@ -95,36 +97,31 @@ class DrainResult:
 
 
 # ---------------------------------------------------------------------------
-# clients, one per thread
+# the one client cache: per thread and kind, rebuilt when the settings change
+
+_clients = threading.local()
 
 
-_local = threading.local()
+def push_client(*, inline: bool = False) -> PolarClient:
+    """The calling thread's client for pushing (kept for its connections).
 
-
-def _cached(name: str, build: Any) -> PolarClient:
+    A worker's (``inline=False``) retries with backoff and waits for the shared
+    budget. An inline one, for a push inside a web request after its commit, makes
+    one attempt with ``ENQUEUE_TIMEOUT`` as its timeout and never waits for the
+    budget: a Polar that is down or slow costs the request at most that long.
+    """
     conf = polar_settings()
-    cached = getattr(_local, name, None)
+    cache: dict[bool, tuple[Any, PolarClient]] = _clients.__dict__.setdefault("by_kind", {})
+    cached = cache.get(inline)
     if cached is not None and cached[0] == conf:
         return cached[1]
-    client = build()
-    setattr(_local, name, (conf, client))
-    return client
-
-
-def worker_client() -> PolarClient:
-    """For workers and commands: retries with backoff, waits for the shared budget."""
-    return _cached("worker", budgeted_client)
-
-
-def inline_client() -> PolarClient:
-    """For a push inside a web request: one attempt, and no waiting for the budget."""
-
-    def build() -> PolarClient:
-        client = PolarClient.from_settings(max_retries=0)
+    if inline:
+        client = PolarClient.from_settings(max_retries=0, timeout=conf.ENQUEUE_TIMEOUT)
         client.before_request = partial(_take_or_raise, Budget.from_settings())
-        return client
-
-    return _cached("inline", build)
+    else:
+        client = budgeted_client()
+    cache[inline] = (conf, client)
+    return client
 
 
 def _take_or_raise(budget: Budget) -> None:
@@ -155,13 +152,7 @@ def outbox_drain(
         result.stopped = "pushing is disabled (POLAR_SYNC['PUSH_ENABLED'] is False)"
         return result
     if retry_failed:
-        failed = PushOutbox.objects.filter(status=PushOutbox.Status.FAILED)
-        if external_id is not None:
-            failed = failed.filter(external_id=external_id)
-        now = timezone.now()
-        failed.update(
-            status=PushOutbox.Status.PENDING, attempts=0, next_attempt_at=now, updated_at=now
-        )
+        rows_retry_failed(external_id=external_id)
     pending = PushOutbox.objects.filter(status=PushOutbox.Status.PENDING)
     row = None
     if external_id is not None:
@@ -171,7 +162,7 @@ def outbox_drain(
     elif not pending.exists():
         return result
     try:
-        client = client or worker_client()
+        client = client or push_client()
     except PolarConfigurationError as exc:
         result.stopped = str(exc)
         logger.error("polar_sync: cannot push: %s", exc)
@@ -214,14 +205,13 @@ def _drain_row(
     """Push one row; re-read and push again (a few times) if it changes meanwhile."""
     outcome = Outcome.DONE
     for _ in range(MAX_ROUNDS):
-        now = timezone.now()
         if row is None or row.status != PushOutbox.Status.PENDING:
             return Outcome.DONE
-        if not force and row.next_attempt_at > now:
+        if not force and row.next_attempt_at > timezone.now():
             return Outcome.DONE
-        if not _claim(row=row, now=now):
-            row = PushOutbox.objects.filter(pk=row.pk).first()
-            if row is not None and row.locked_until is not None and row.locked_until > now:
+        if not row_claim(row=row):
+            row, held = row_held_elsewhere(pk=row.pk)
+            if held:
                 result.busy += 1
                 return Outcome.BUSY
             continue  # it changed since it was read: try the fresh version
@@ -232,22 +222,10 @@ def _drain_row(
     return outcome
 
 
-def _claim(*, row: PushOutbox, now: datetime) -> bool:
-    conf = polar_settings()
-    # Long enough for the slowest push: up to five requests, each with its retries.
-    lease = conf.TIMEOUT * (conf.MAX_RETRIES + 1) * 5 + conf.BACKOFF_MAX + 60
-    claimed = (
-        PushOutbox.objects.filter(pk=row.pk, revision=row.revision)
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now))
-        .update(locked_until=now + timedelta(seconds=lease))
-    )
-    return claimed == 1
-
-
 def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> Outcome:
     if _pushed_already(row):
         result.unchanged += 1
-        return Outcome.CHANGED if _remove(row=row) else Outcome.DONE
+        return Outcome.CHANGED if row_complete(row=row) else Outcome.DONE
     try:
         if row.action == PushOutbox.Action.DELETE:
             kind, customer = _delete(client, row.external_id), None
@@ -266,23 +244,28 @@ def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> Outco
         logger.warning("polar_sync: push of %s postponed: %s", row.external_id, exc)
         return Outcome.TRANSIENT
     except (PolarError, PushRefused) as exc:
-        _fail(row=row, exc=exc)
+        row_release(row=row, exc=exc, delay=0.0, failed=True)
         result.failed.append((row.external_id, str(exc)))
         logger.error("polar_sync: push of %s failed: %s", row.external_id, exc)
         return Outcome.FAILED
     except BaseException as exc:
-        _postpone(row=row, exc=exc)  # a bug or an interrupt: never leave the row locked
+        _postpone(row=row, exc=exc)  # a bug or an interrupt: never leave the row leased
         raise
     setattr(result, kind, getattr(result, kind) + 1)
     return Outcome.CHANGED if _complete(row=row, customer=customer) else Outcome.DONE
 
 
-def _pushed_already(row: PushOutbox) -> bool:
-    """An upsert of exactly what Polar accepted last (a name changed, then changed back).
+def _postpone(*, row: PushOutbox, exc: BaseException) -> None:
+    delay = backoff(row.attempts + 1)
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(exc, PolarRateLimitError) and retry_after:
+        delay = max(float(retry_after), 1.0)
+        budget_pause(budget=Budget.from_settings(), seconds=delay)
+    row_release(row=row, exc=exc, delay=delay, failed=False)
 
-    The receiver writes a changed user's row without reading what was pushed (that
-    would cost every such save a query); the comparison happens here instead.
-    """
+
+def _pushed_already(row: PushOutbox) -> bool:
+    """An upsert of exactly what Polar accepted last (a name changed, then changed back)."""
     if row.action != PushOutbox.Action.UPSERT or row.delete_first:
         return False
     pushed = PushedPayload.objects.filter(external_id=row.external_id).values_list(
@@ -304,9 +287,7 @@ def _upsert(client: PolarClient, row: PushOutbox) -> tuple[str, JSON]:
     if row.delete_first:
         # The external ID's previous user was deleted and a new one took it over.
         _delete(client, external_id)
-        # Only this revision's: a newer change that took the ID over again meanwhile
-        # must delete what this push is about to create.
-        PushOutbox.objects.filter(pk=row.pk, revision=row.revision).update(delete_first=False)
+        row_delete_first_done(row=row)
     try:
         return "updated", client.update_external(external_id, payload)
     except PolarNotFoundError:
@@ -338,7 +319,7 @@ def _adopt(client: PolarClient, external_id: str, payload: JSON, refusal: Except
 
 
 def _complete(*, row: PushOutbox, customer: JSON | None) -> bool:
-    """Record the push and remove the row; True when the row changed meanwhile."""
+    """Record the push in the mirror and complete the row; True when it changed meanwhile."""
     external_id, now = row.external_id, timezone.now()
     with transaction.atomic():
         if row.action == PushOutbox.Action.DELETE or row.delete_first:
@@ -347,56 +328,12 @@ def _complete(*, row: PushOutbox, customer: JSON | None) -> bool:
                 stale = stale.exclude(id=customer.get("id"))
             customers_mark_deleted(ids=list(stale.values_list("id", flat=True)), when=now)
         if customer is not None:
-            # Polar's answer updates the mirror: no extra GET. (customers_upsert rather
-            # than customer_upsert, which reads the row back for a caller we do not have.)
+            # Polar's answer updates the mirror: no extra GET.
             for failure in customers_upsert(payloads=[customer]).failures:
                 logger.warning("polar_sync: pushed %s, cannot mirror it: %s", external_id, failure)
-            PushedPayload.objects.bulk_create(  # one upsert query
-                [PushedPayload(external_id=external_id, payload=row.payload, pushed_at=now)],
-                update_conflicts=True,
-                unique_fields=["external_id"],
-                update_fields=["payload", "pushed_at"],
+            PushedPayload.objects.update_or_create(
+                external_id=external_id, defaults={"payload": row.payload, "pushed_at": now}
             )
         else:
             PushedPayload.objects.filter(external_id=external_id).delete()
-        return _remove(row=row)
-
-
-def _remove(*, row: PushOutbox) -> bool:
-    """Remove a row done with, unless it changed meanwhile (then unlock it); True if it did."""
-    removed, _ = PushOutbox.objects.filter(pk=row.pk, revision=row.revision).delete()
-    if not removed:
-        PushOutbox.objects.filter(pk=row.pk).update(locked_until=None)
-    return not removed
-
-
-def _backoff(attempts: int) -> float:
-    delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** min(attempts - 1, 20))
-    return random.uniform(delay / 2, delay)  # jitter: rows failed together retry apart
-
-
-def _postpone(*, row: PushOutbox, exc: BaseException) -> None:
-    delay = _backoff(row.attempts + 1)
-    retry_after = getattr(exc, "retry_after", None)
-    if isinstance(exc, PolarRateLimitError) and retry_after:
-        delay = max(float(retry_after), 1.0)
-        budget_pause(budget=Budget.from_settings(), seconds=delay)
-    _release(row=row, status=PushOutbox.Status.PENDING, exc=exc, delay=delay)
-
-
-def _fail(*, row: PushOutbox, exc: BaseException) -> None:
-    _release(row=row, status=PushOutbox.Status.FAILED, exc=exc, delay=0.0)
-
-
-def _release(*, row: PushOutbox, status: str, exc: BaseException, delay: float) -> None:
-    now = timezone.now()
-    updated = PushOutbox.objects.filter(pk=row.pk, revision=row.revision).update(
-        status=status,
-        attempts=row.attempts + 1,
-        last_error=(str(exc) or type(exc).__name__)[:2000],
-        next_attempt_at=now + timedelta(seconds=delay),
-        locked_until=None,
-        updated_at=now,
-    )
-    if not updated:  # a newer change arrived meanwhile: it deserves its own fresh attempt
-        PushOutbox.objects.filter(pk=row.pk).update(locked_until=None)
+        return row_complete(row=row)

@@ -1,0 +1,106 @@
+"""After a user change commits: have its row drained, through the broker or in-process.
+
+Nothing here ever fails the request that saved the user because of Polar or the
+broker: the rows are committed, and a row whose enqueue was lost waits for the
+periodic drain (``polar_sync.drain_outbox``) or ``polar_push``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from django.db import router, transaction
+
+from ...exceptions import PolarConfigurationError
+from ...models import PushOutbox
+from ..broker import broker_connection, broker_send, tasks_run_inline
+from .drain import outbox_drain, push_client
+
+logger = logging.getLogger("polar_sync.push")
+
+# Seconds a queued push waits before running, so that a burst of saves of one user
+# (a sign-up flow, an admin clicking "save" twice) reaches Polar as one request.
+PUSH_DELAY = 1.0
+# Above this many users in one transaction, one drain task replaces per-user tasks.
+BULK_ENQUEUE = 100
+
+_pending = threading.local()
+
+
+def drain_on_commit(external_id: str) -> None:
+    """Have this user's row drained once the current transaction commits (now, outside one).
+
+    Every change registers a callback, since a single one would be lost with a
+    rolled-back savepoint; the first to run takes the thread's whole set, so ten
+    saves of one user in a transaction send one task.
+    """
+    ids: set[str] = _pending.__dict__.setdefault("ids", set())
+    ids.add(external_id)
+    transaction.on_commit(_flush, using=router.db_for_write(PushOutbox))
+
+
+def _flush() -> None:
+    ids: set[str] = _pending.__dict__.get("ids") or set()
+    if not ids:
+        return
+    _pending.ids = set()
+    try:
+        outbox_enqueue(external_ids=sorted(ids))
+    except Exception:
+        # Never fail the request that saved the user: the rows are committed.
+        logger.exception("polar_sync: could not start the push; the periodic drain will")
+
+
+def outbox_enqueue(*, external_ids: Iterable[str]) -> None:
+    """Have these users' rows drained: via the broker, or in-process when Celery runs
+    tasks eagerly or has no broker configured (it would otherwise try amqp://localhost
+    after every commit)."""
+    ids = list(external_ids)
+    if not ids:
+        return
+    if tasks_run_inline():
+        _drain_inline(ids)
+    else:
+        _broker_send(ids)
+
+
+def _drain_inline(ids: list[str]) -> None:
+    """No broker (the embedded default): push now, one attempt with a short timeout.
+
+    The first transient failure ends it: the other rows wait rather than each
+    making the request wait on a Polar that is down.
+    """
+    try:
+        client = push_client(inline=True)
+    except PolarConfigurationError as exc:
+        logger.warning("polar_sync: cannot push (%s); the changes wait in the outbox", exc)
+        return
+    for external_id in [None] if len(ids) > BULK_ENQUEUE else ids:
+        if outbox_drain(external_id=external_id, client=client).postponed:
+            return
+
+
+def _broker_send(external_ids: list[str]) -> None:
+    try:
+        # A broker that is down or hung costs at most ENQUEUE_TIMEOUT, once.
+        with broker_connection() as connection:
+            if len(external_ids) > BULK_ENQUEUE:
+                broker_send("polar_sync.drain_outbox", args=[], connection=connection)
+                return
+            for external_id in external_ids:
+                broker_send(
+                    "polar_sync.push_user",
+                    args=[external_id],
+                    countdown=PUSH_DELAY,
+                    connection=connection,
+                )
+    except Exception as exc:
+        logger.warning(
+            "polar_sync: the broker is unavailable (%s: %s); %d push(es) wait in the "
+            "outbox for the periodic drain",
+            type(exc).__name__,
+            exc,
+            len(external_ids),
+        )
