@@ -324,8 +324,9 @@ def _complete(*, row: PushOutbox, customer: JSON | None) -> bool:
     with transaction.atomic():
         if row.action == PushOutbox.Action.DELETE or row.delete_first:
             stale = Customer.objects.filter(external_id=external_id, deleted_at__isnull=True)
-            if customer is not None:
-                stale = stale.exclude(id=customer.get("id"))
+            kept = customer.get("id") if customer is not None else None
+            if kept:
+                stale = stale.exclude(id=kept)
             customers_mark_deleted(ids=list(stale.values_list("id", flat=True)), when=now)
         if customer is not None:
             # Polar's answer updates the mirror: no extra GET.

@@ -15,6 +15,7 @@ given, and an upsert is queued for each user that differs. That catches:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -69,9 +70,8 @@ def users_reconcile(*, batch_size: int = BATCH, enqueue: bool = True) -> Reconci
             last_pk = batch[-1].pk
             queued = _batch_reconcile(users=batch, result=result)
             if queued and enqueue:
-                ids = sorted(queued)
                 transaction.on_commit(
-                    lambda ids=ids: outbox_enqueue(external_ids=ids), using=database
+                    partial(outbox_enqueue, external_ids=sorted(queued)), using=database
                 )
 
 
