@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,32 +26,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _support import ROOT, start_polar_server
+
 TOKEN = "bench-token"
-
-
-def start_server(customers: int, latency: float) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [sys.executable, "manage.py", "polar_server", "--port", str(port)]
-    command += ["--customers", str(customers), "--token", TOKEN, "--latency", str(latency)]
-    proc = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings"},
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the local Polar server did not start")
 
 
 def runs(db_path: Path) -> list[tuple[int, str, str, int]]:
@@ -110,7 +86,7 @@ def main() -> None:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
-    server, url = start_server(args.customers, args.latency)
+    server, url = start_polar_server(customers=args.customers, latency=args.latency, token=TOKEN)
     env["POLAR_SERVER"] = url
     pull = [sys.executable, "manage.py", "polar_sync"]
     try:

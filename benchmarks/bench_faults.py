@@ -30,38 +30,17 @@ import logging
 import os
 import random
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _support import scratch_database
 
 
 def setup_django(postgres: str | None) -> tuple[str, Any]:
     """Point Django at a scratch database and create every table; returns (label, cleanup)."""
-    cleanup = lambda: None  # noqa: E731
-    if postgres:
-        import psycopg
-
-        name = f"polar_sync_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(postgres, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        os.environ["DATABASE_URL"] = f"{postgres.rsplit('/', 1)[0]}/{name}"
-
-        def cleanup() -> None:
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(postgres, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-        label = f"PostgreSQL (scratch database {name})"
-    else:
-        path = Path(tempfile.mkdtemp()) / "bench_faults.sqlite3"
-        os.environ["DATABASE_URL"] = f"sqlite:///{path}"
-        label = f"SQLite ({path})"
+    label, cleanup = scratch_database(postgres=postgres, stem="bench_faults")
     os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
     os.environ["DJANGO_DEBUG"] = "0"  # DEBUG keeps every query's SQL in memory
     import django

@@ -20,49 +20,15 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _support import ROOT, start_polar_server
+
 TOKEN = "bench-token"
-
-
-def start_server(customers: int, latency: float = 0.0) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "polar_server",
-            "--port",
-            str(port),
-            "--customers",
-            str(customers),
-            "--token",
-            TOKEN,
-            "--latency",
-            str(latency),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings"},
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the local Polar server did not start")
 
 
 def run_worker(mode: str, url: str, db: str, limit: int | None = None) -> dict:
@@ -165,7 +131,7 @@ def reset_db(db: str) -> None:
 
 
 def bench(size: int, db_name: str, db: str, naive_limit: int, latency: float) -> float:
-    server, url = start_server(size, latency)
+    server, url = start_polar_server(customers=size, latency=latency, token=TOKEN)
     try:
         # The local server renders a customer's JSON on its first request and
         # reuses it after: a first walk is slower than the ones after it. The

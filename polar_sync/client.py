@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -139,7 +139,7 @@ class PolarClient(CustomerOperations):
         prefetch: bool = False,
         transform: Callable[[JSON], Any] | None = None,
         **filters: Any,
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """Every page from ``start_page`` on, as returned by :meth:`list`.
 
         With ``prefetch``, the next page is fetched in a background thread while

@@ -109,7 +109,7 @@ class UpsertPlan:
                 stored[values[0]] = dict(zip(read, values, strict=True))
             else:
                 held.append(values[0])  # holds a value taken over by the page
-        if held:
+        if held and takes_over:
             manager.filter(**{f"{self.key}__in": held}).update(**{takes_over: None})
         new, changed = [], []
         for key, row in incoming.items():
@@ -152,7 +152,7 @@ def _older(value: datetime | None, stored: datetime | None) -> bool:
     return value is not None and stored is not None and value < stored
 
 
-def _json_ready(field: models.Field) -> bool:
+def _json_ready(field: Any) -> bool:
     target = field.target_field if field.is_relation else field
     kind = target.get_internal_type()
     return kind in JSON_READY and not (kind == "JSONField" and target.encoder is not None)
@@ -186,8 +186,9 @@ def _insert_json(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
     connection = connections[router.db_for_write(model)]
     quote, fields = connection.ops.quote_name, model._meta.concrete_fields
     table = quote(model._meta.db_table)
-    columns = ", ".join(quote(f.column) for f in fields)
+    columns = ", ".join(quote(f.column) for f in fields if f.column)
     # Only quoted identifiers from the model go into the SQL; the rows are a parameter.
+    document: list[Any]
     if connection.vendor == "postgresql":
         document = [{f.column: row[f.attname] for f in fields} for row in rows]
         source = f"SELECT {columns} FROM json_populate_recordset(NULL::{table}, %s::json)"  # noqa: S608

@@ -67,7 +67,7 @@ def users_by_external_id(external_ids: Iterable[str]) -> dict[str, Any]:
     """Local user primary keys by external ID (``USER_EXTERNAL_ID_FIELD``), in one query."""
     user_model = get_user_model()
     name = polar_settings().USER_EXTERNAL_ID_FIELD
-    model_field = user_model._meta.pk if name == "pk" else user_model._meta.get_field(name)
+    model_field: Any = user_model._meta.pk if name == "pk" else user_model._meta.get_field(name)
     values = {}
     for external_id in external_ids:
         try:
