@@ -31,7 +31,7 @@ from ..models import (
     SyncRun,
 )
 from ..selectors import customers_by_freshness
-from .budget import budget_pause_on_rate_limit, budgeted_client
+from .budget import Clock, budget_pause_on_rate_limit, budgeted_client
 from .customers import customers_mark_deleted, customers_upsert
 from .runs import sync_run_crashed, sync_run_finish, sync_run_save_progress, sync_run_start
 
@@ -145,9 +145,10 @@ def _refresh_run(
     client: PolarClient | None,
     max_requests: int | None,
     progress: Callable[[SyncRun], None] | None,
+    clock: Clock | None = None,
 ) -> SyncRun | None:
     # The client first: a configuration error must not leave a run holding the lock.
-    client = budgeted_client(client=client)
+    client = budgeted_client(client=client, clock=clock)
     run = sync_run_start(kind=kind, client=client)
     if run is None:
         return None
@@ -199,11 +200,13 @@ def states_refresh(
     client: PolarClient | None = None,
     max_requests: int | None = None,
     progress: Callable[[SyncRun], None] | None = None,
+    clock: Clock | None = None,
 ) -> SyncRun | None:
     """Refresh stale states, never-fetched first, spending at most ``max_requests``.
 
     Every request takes a token from the budget shared by all workers, so
-    several workers together stay under Polar's rate limit.
+    several workers together stay under Polar's rate limit; ``clock`` is the
+    budget's (real time when None).
     """
     return _refresh_run(
         kind=SyncRun.Kind.STATES,
@@ -211,6 +214,7 @@ def states_refresh(
         client=client,
         max_requests=max_requests,
         progress=progress,
+        clock=clock,
     )
 
 
@@ -219,6 +223,7 @@ def balances_refresh(
     client: PolarClient | None = None,
     max_requests: int | None = None,
     progress: Callable[[SyncRun], None] | None = None,
+    clock: Clock | None = None,
 ) -> SyncRun | None:
     """Refresh stale balances like :func:`states_refresh`.
 
@@ -234,6 +239,7 @@ def balances_refresh(
         client=client,
         max_requests=max_requests,
         progress=progress,
+        clock=clock,
     )
 
 

@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -48,6 +49,9 @@ class Faults:
     malformed_rate: float = 0.0
     balance_route: bool = True
     seed: int = 0
+    # Where the rate limit reads the time: a test may share a fake clock with the
+    # request budget, so that a minute of pacing takes no real time.
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
     _hits: deque[float] = field(init=False, repr=False, default_factory=deque)
@@ -91,7 +95,7 @@ class Faults:
         limit = self.rate_limit
         if limit is None:
             return None
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         window = self.rate_limit_window
         with self._lock:
             hits = self._hits
