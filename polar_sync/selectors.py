@@ -31,6 +31,7 @@ from .models import (
     PushOutbox,
     StateBenefitGrant,
     StateSubscription,
+    SyncCheckpoint,
     SyncRun,
     WebhookEvent,
 )
@@ -310,6 +311,8 @@ class SyncStatus:
     webhooks_failed: int
     webhooks_waiting: int  # received or retrying for longer than WEBHOOK_WAITING_AFTER
     now: datetime
+    # The customer pull a failed run left unfinished (the next pull continues it), if any.
+    checkpoint: SyncCheckpoint | None = None
 
     @property
     def last_pull_age(self) -> timedelta | None:
@@ -342,6 +345,7 @@ def sync_status() -> SyncStatus:
         webhooks_failed=_failed_webhooks(),
         webhooks_waiting=_waiting_webhooks(),
         now=timezone.now(),
+        checkpoint=SyncCheckpoint.objects.filter(kind=SyncRun.Kind.CUSTOMERS).first(),
     )
 
 

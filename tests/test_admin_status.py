@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from polar_sync.models import SyncRun
+from polar_sync.models import SyncCheckpoint, SyncRun
 from tests.factories import make_customer, make_state
 from tests.mirror_helpers import make_user
 
@@ -87,3 +87,22 @@ def test_a_resumed_run_says_so_in_the_admin(admin_client):
     assert "no: a walk from page 1" in detail(fresh)
     listing = admin_client.get(reverse("admin:polar_sync_syncrun_changelist")).text
     assert "Resumed from page" in listing
+
+
+def test_the_status_page_shows_a_pull_left_unfinished(admin_client):
+    assert "none" in row(admin_client.get(STATUS).text, "status-checkpoint")
+    now = timezone.now()
+    checkpoint = SyncCheckpoint.objects.create(
+        kind="customers",
+        next_page=57,
+        page_size=100,
+        sorting="created_at",
+        walk_started_at=now - timedelta(hours=2),
+        updated_at=now - timedelta(minutes=5),
+    )
+    shown = row(admin_client.get(STATUS).text, "status-checkpoint")
+    assert "continues at page 57" in shown and "5\xa0minutes ago" in shown
+
+    checkpoint.phase = SyncCheckpoint.Phase.CONFIRMING
+    checkpoint.save()
+    assert "confirming deletions" in row(admin_client.get(STATUS).text, "status-checkpoint")
