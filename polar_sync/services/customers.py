@@ -98,7 +98,7 @@ def customers_plan() -> UpsertPlan:
 
 
 def customer_page_prepare(
-    *, payloads: list[Any], plan: UpsertPlan, synced_at: datetime | None = None
+    *, payloads: list[Any], synced_at: datetime | None = None
 ) -> CustomerPage:
     """Map a page of payloads to rows. Pure (no database access): the pull runs
     it in the thread that prefetches the next page."""
@@ -131,7 +131,7 @@ def customers_upsert(
     out of order).
     """
     plan = customers_plan()
-    page = customer_page_prepare(payloads=payloads, plan=plan, synced_at=synced_at)
+    page = customer_page_prepare(payloads=payloads, synced_at=synced_at)
     return customer_page_write(page=page, plan=plan, skip_older=skip_older)
 
 
@@ -266,7 +266,7 @@ def _walk(
     sent_before = client.request_count
 
     def prepare(page: JSON) -> tuple[JSON, CustomerPage]:
-        return page, customer_page_prepare(payloads=page["items"], plan=plan)
+        return page, customer_page_prepare(payloads=page["items"])
 
     writer = CheckpointWriter(checkpoint) if checkpoint is not None else None
     # Prefetch: the next page travels, and is mapped, while this one is written. With
