@@ -11,12 +11,16 @@ from django.utils.module_loading import import_string
 from .conf import (
     HEARTBEAT_INTERVAL,
     LOCK_TIMEOUT_MIN,
+    PolarSyncSettings,
     is_loopback_url,
     polar_settings,
     resolve_server,
 )
 from .exceptions import PolarConfigurationError
 
+# The documented defaults, for the hints (read off the settings class, not repeated).
+DEFAULT_LOCK_TIMEOUT = PolarSyncSettings.LOCK_TIMEOUT
+DEFAULT_CHECKPOINT_MAX_AGE = PolarSyncSettings.PULL_CHECKPOINT_MAX_AGE
 # A customer state with a few subscriptions, benefits and meters is a few KB.
 MIN_WEBHOOK_BODY_BYTES = 16 * 1024
 
@@ -79,8 +83,9 @@ def check_polar_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             Error(
                 f"POLAR_SYNC['LOCK_TIMEOUT'] is {conf.LOCK_TIMEOUT:g}s: a live sync could be "
                 "taken for dead and its lock taken over while it waits for one HTTP request.",
-                hint=f"Set it to at least {conf.lock_timeout_floor:g}s (the default, 90s, "
-                f"suits a TIMEOUT up to {90 / 2 - HEARTBEAT_INTERVAL:g}s). "
+                hint=f"Set it to at least {conf.lock_timeout_floor:g}s (the default, "
+                f"{DEFAULT_LOCK_TIMEOUT:g}s, suits a TIMEOUT up to "
+                f"{DEFAULT_LOCK_TIMEOUT / 2 - HEARTBEAT_INTERVAL:g}s). "
                 f"A running sync heartbeats every {HEARTBEAT_INTERVAL:g}s, also while it "
                 "waits for the request budget, a retry backoff or a Retry-After; only one "
                 f"request (TIMEOUT={conf.TIMEOUT:g}s to connect and to each read) cannot "
@@ -94,7 +99,8 @@ def check_polar_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             Error(
                 f"POLAR_SYNC['PULL_CHECKPOINT_MAX_AGE'] is {conf.PULL_CHECKPOINT_MAX_AGE}: "
                 "every checkpoint would be stale, so a failed pull could never be resumed.",
-                hint="Give seconds > 0; leave it unset for 86400 (a day).",
+                hint=f"Give seconds > 0; leave it unset for {DEFAULT_CHECKPOINT_MAX_AGE:g} "
+                "(a day).",
                 id="polar_sync.E011",
             )
         )
