@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Field, Model, QuerySet
+from django.db.models import Field, QuerySet
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import viewsets
@@ -33,12 +33,6 @@ class CustomerCursorPagination(CursorPagination):
     max_page_size = 500
     invalid_cursor_message = "Invalid cursor: use the next or previous link of a page."
 
-    def paginate_queryset(
-        self, queryset: Any, request: Request, view: Any = None
-    ) -> list[Any] | None:
-        self.model: type[Model] = queryset.model
-        return super().paginate_queryset(queryset, request, view)
-
     def decode_cursor(self, request: Request) -> Cursor | None:
         """DRF's decoding, plus a check of the position against the ordering field, so that a
         crafted cursor is a 400 naming ``cursor`` rather than an error inside the query."""
@@ -54,7 +48,7 @@ class CustomerCursorPagination(CursorPagination):
         return cursor
 
     def _position_valid(self, cursor: Cursor) -> bool:
-        field = self.model._meta.get_field(self.ordering[0].lstrip("-"))
+        field = Customer._meta.get_field(self.ordering[0].lstrip("-"))
         if not isinstance(field, Field):
             return False
         try:
