@@ -112,3 +112,11 @@ def polar_conf(settings):
         settings.POLAR_SYNC = {**settings.POLAR_SYNC, **values}
 
     return update
+
+
+@pytest.fixture
+def webhook_secret(polar_conf):
+    """POLAR_SYNC["WEBHOOK_SECRET"] set to the secret the tests sign deliveries with."""
+    from tests.webhook_helpers import SECRET  # it imports this module: not at the top
+
+    polar_conf(WEBHOOK_SECRET=SECRET)

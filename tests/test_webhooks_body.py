@@ -21,16 +21,11 @@ from django.test import Client, override_settings
 from polar_sync import services
 from polar_sync.models import Customer, WebhookEvent
 from polar_sync.webhooks import webhook_view
-from tests.webhook_helpers import SECRET, post, sign_headers
+from tests.webhook_helpers import post, sign_headers
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret")]
 Status = WebhookEvent.Status
 MB = 1024 * 1024
-
-
-@pytest.fixture(autouse=True)
-def webhook_secret(settings):
-    settings.POLAR_SYNC = {**settings.POLAR_SYNC, "WEBHOOK_SECRET": SECRET}
 
 
 @pytest.fixture

@@ -24,15 +24,10 @@ from polar_sync.exceptions import PolarNetworkError, PolarNotFoundError
 from polar_sync.models import Customer, WebhookEvent
 from polar_sync.services import webhooks as service
 from tests.push_support import RecordingBroker, closed_port
-from tests.webhook_helpers import SECRET, customer_data, deliver
+from tests.webhook_helpers import customer_data, deliver
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret")]
 Status = WebhookEvent.Status
-
-
-@pytest.fixture(autouse=True)
-def webhook_secret(settings):
-    settings.POLAR_SYNC = {**settings.POLAR_SYNC, "WEBHOOK_SECRET": SECRET}
 
 
 @pytest.fixture

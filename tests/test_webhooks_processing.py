@@ -13,15 +13,10 @@ from django.test import Client
 from polar_sync import services
 from polar_sync.models import Customer, CustomerState, StateSubscription, WebhookEvent
 from tests.factories import make_customer, make_state
-from tests.webhook_helpers import SECRET, customer_data, deliver, state_payload
+from tests.webhook_helpers import customer_data, deliver, state_payload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret")]
 Status = WebhookEvent.Status
-
-
-@pytest.fixture(autouse=True)
-def webhook_secret(settings):
-    settings.POLAR_SYNC = {**settings.POLAR_SYNC, "WEBHOOK_SECRET": SECRET}
 
 
 @pytest.fixture

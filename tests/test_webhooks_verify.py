@@ -25,12 +25,7 @@ from tests.webhook_helpers import (
     sign_headers,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def webhook_secret(settings):
-    settings.POLAR_SYNC = {**settings.POLAR_SYNC, "WEBHOOK_SECRET": SECRET}
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret")]
 
 
 @pytest.fixture

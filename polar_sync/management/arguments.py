@@ -69,7 +69,7 @@ def number(*, minimum: float, maximum: float) -> Callable[[str], float]:
 
 
 #: A share of requests, from 0 to 1.
-rate = number(minimum=0.0, maximum=1.0)
+rate = _argument_type(lambda v: params.check_rate("", _float_or_text(v)), "number")
 port = _argument_type(lambda v: params.check_port(_int_or_text(v), ""), "port")
 host = _argument_type(lambda v: params.check_host(v, ""), "host")
 http_url = _argument_type(lambda v: params.check_http_url("", v), "URL")

@@ -23,8 +23,7 @@ from collections.abc import Mapping
 from django.views.decorators.debug import sensitive_variables
 
 from ..conf import PolarSyncSettings, polar_settings
-from ..exceptions import PolarConfigurationError
-from .webhook_body import WebhookRejected
+from ..exceptions import PolarConfigurationError, WebhookRejected
 
 REQUIRED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 MAX_WEBHOOK_ID_LENGTH = 255

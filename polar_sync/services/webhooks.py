@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -244,15 +244,8 @@ def webhook_events_sweep(
     due = WebhookEvent.objects.filter(
         Q(status=Status.RECEIVED, received_at__lte=now - SWEEP_GRACE)
         | Q(status=Status.RETRYING, next_attempt_at__lte=now)
-    ).order_by(F("occurred_at").asc(nulls_last=True), "received_at", "pk")
-    pks = list(due.values_list("pk", flat=True)[:limit])
-    outcomes: Counter[str] = Counter()
-    for pk in pks:
-        event = webhook_event_process(event_id=pk)
-        outcomes[event.status] += 1
-        if progress is not None:
-            progress(event)
-    return outcomes
+    )
+    return _events_process(due, force=False, limit=limit, progress=progress)
 
 
 def webhook_events_replay(
@@ -275,10 +268,21 @@ def webhook_events_replay(
         events = events.filter(status=Status.FAILED)
     if since is not None:
         events = events.filter(received_at__gte=since)
+    return _events_process(events, force=True, progress=progress)
+
+
+def _events_process(
+    events: QuerySet[WebhookEvent],
+    *,
+    force: bool,
+    limit: int | None = None,
+    progress: Callable[[WebhookEvent], None] | None,
+) -> Counter[str]:
+    """Process ``events`` one by one, oldest change first; returns counts by outcome."""
     oldest_first = events.order_by(F("occurred_at").asc(nulls_last=True), "received_at", "pk")
     outcomes: Counter[str] = Counter()
-    for pk in list(oldest_first.values_list("pk", flat=True)):
-        event = webhook_event_process(event_id=pk, force=True)
+    for pk in list(oldest_first.values_list("pk", flat=True)[:limit]):
+        event = webhook_event_process(event_id=pk, force=force)
         outcomes[event.status] += 1
         if progress is not None:
             progress(event)

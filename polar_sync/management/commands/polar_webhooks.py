@@ -9,6 +9,7 @@ manage.py polar_webhooks --sweep                  # process events left received
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -66,9 +67,7 @@ class Command(BaseCommand):
         outcomes = services.webhook_events_replay(
             failed_only=options["failed"], since=since, progress=self._progress
         )
-        total = sum(outcomes.values())
-        summary = ", ".join(f"{outcomes[s]} {s}" for s in WebhookEvent.Status.values if outcomes[s])
-        self.stdout.write(f"replayed {total} event(s)" + (f": {summary}" if summary else ""))
+        self.stdout.write(_summary("replayed", outcomes))
         if outcomes[WebhookEvent.Status.FAILED]:
             raise CommandError(
                 f"{outcomes[WebhookEvent.Status.FAILED]} event(s) failed again (errors above)"
@@ -80,7 +79,10 @@ class Command(BaseCommand):
 
     def _sweep(self) -> None:
         outcomes = services.webhook_events_sweep(progress=self._progress)
-        summary = ", ".join(f"{outcomes[s]} {s}" for s in WebhookEvent.Status.values if outcomes[s])
-        self.stdout.write(
-            f"swept {sum(outcomes.values())} event(s)" + (f": {summary}" if summary else "")
-        )
+        self.stdout.write(_summary("swept", outcomes))
+
+
+def _summary(done: str, outcomes: Counter[str]) -> str:
+    """``replayed 3 event(s): 2 processed, 1 ignored``."""
+    summary = ", ".join(f"{outcomes[s]} {s}" for s in WebhookEvent.Status.values if outcomes[s])
+    return f"{done} {sum(outcomes.values())} event(s)" + (f": {summary}" if summary else "")
