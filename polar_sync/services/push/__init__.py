@@ -26,7 +26,6 @@ Nothing is lost: a row leaves only when Polar has the revision it holds. Nothing
 pushed twice at once: a lease, taken by a conditional update, is held by one drain.
 """
 
-from ...selectors import outbox_counts, outbox_failures  # for the polar_push command
 from .drain import MAX_CONSECUTIVE_TRANSIENT, DrainResult, outbox_drain, push_client
 from .enqueue import BULK_ENQUEUE, PUSH_DELAY
 from .reconcile import ReconcileResult, users_reconcile
@@ -50,9 +49,7 @@ __all__ = [
     "ReconcileResult",
     "backoff",
     "customer_push",
-    "outbox_counts",
     "outbox_drain",
-    "outbox_failures",
     "push_client",
     "user_change_record",
     "user_deletion_record",
