@@ -26,21 +26,18 @@ Nothing is lost: a row leaves only when Polar has the revision it holds. Nothing
 pushed twice at once: a lease, taken by a conditional update, is held by one drain.
 """
 
-from ...selectors import outbox_counts, outbox_failures  # for the polar_push command
 from .drain import MAX_CONSECUTIVE_TRANSIENT, DrainResult, outbox_drain, push_client
-from .enqueue import BULK_ENQUEUE, PUSH_DELAY, outbox_enqueue
+from .enqueue import BULK_ENQUEUE, PUSH_DELAY
 from .reconcile import ReconcileResult, users_reconcile
 from .record import (
     customer_push,
-    upsert_needed,
     user_change_record,
     user_deletion_record,
     user_field_attname,
     user_fields_watched,
-    user_is_mirrored,
     user_payload_build,
 )
-from .rows import BACKOFF_BASE, BACKOFF_MAX, backoff, row_write
+from .rows import BACKOFF_BASE, BACKOFF_MAX, backoff
 
 __all__ = [
     "BACKOFF_BASE",
@@ -52,18 +49,12 @@ __all__ = [
     "ReconcileResult",
     "backoff",
     "customer_push",
-    "outbox_counts",
     "outbox_drain",
-    "outbox_enqueue",
-    "outbox_failures",
     "push_client",
-    "row_write",
-    "upsert_needed",
     "user_change_record",
     "user_deletion_record",
     "user_field_attname",
     "user_fields_watched",
-    "user_is_mirrored",
     "user_payload_build",
     "users_reconcile",
 ]

@@ -249,19 +249,24 @@ def _read(*, user: Any, using: str, external_id: str, fresh: bool) -> tuple[Any,
     sources = _sources(external_id)
     if router.db_for_write(PushOutbox) != using:
         as_saved = users.first() if fresh else user
-        values = {
-            name: qs.values_list(column, flat=True).first()
-            for name, (qs, column) in sources.items()
-        }
+        values: dict[str, Any] = {}
+        for qs, columns in sources:  # one query per table, not per column
+            found = qs.values(*columns.values()).first() or {}
+            values.update({name: found.get(column) for name, column in columns.items()})
     else:
         users = users.annotate(
-            **{name: Subquery(qs.values(column)[:1]) for name, (qs, column) in sources.items()}
+            **{
+                name: Subquery(qs.values(column)[:1])
+                for qs, columns in sources
+                for name, column in columns.items()
+            }
         )
+        names = [name for _, columns in sources for name in columns]
         if fresh:
             as_saved = users.first()
-            values = {name: getattr(as_saved, name, None) for name in sources}
+            values = {name: getattr(as_saved, name, None) for name in names}
         else:
-            as_saved, values = user, users.values(*sources).first() or {}
+            as_saved, values = user, users.values(*names).first() or {}
     known = Known(
         action=values.get("polar_sync_action"),
         payload=values.get("polar_sync_payload"),
@@ -272,18 +277,26 @@ def _read(*, user: Any, using: str, external_id: str, fresh: bool) -> tuple[Any,
     return as_saved, known
 
 
-def _sources(external_id: str) -> dict[str, tuple[QuerySet[Any], str]]:
-    waiting = PushOutbox.objects.filter(external_id=external_id).order_by()
-    return {
-        "polar_sync_action": (waiting, "action"),
-        "polar_sync_payload": (waiting, "payload"),
-        "polar_sync_delete_first": (waiting, "delete_first"),
-        "polar_sync_pushed": (PushedPayload.objects.filter(external_id=external_id), "payload"),
-        "polar_sync_mirrored": (
-            Customer.objects.filter(external_id=external_id, deleted_at__isnull=True).order_by(),
-            "raw",
+def _sources(external_id: str) -> list[tuple[QuerySet[Any], dict[str, str]]]:
+    """What :func:`_read` reads for an external ID: each table, and its columns by name."""
+    return [
+        (
+            PushOutbox.objects.filter(external_id=external_id).order_by(),
+            {
+                "polar_sync_action": "action",
+                "polar_sync_payload": "payload",
+                "polar_sync_delete_first": "delete_first",
+            },
         ),
-    }
+        (
+            PushedPayload.objects.filter(external_id=external_id),
+            {"polar_sync_pushed": "payload"},
+        ),
+        (
+            Customer.objects.filter(external_id=external_id, deleted_at__isnull=True).order_by(),
+            {"polar_sync_mirrored": "raw"},
+        ),
+    ]
 
 
 def _upsert_dropped(*, external_id: str, user_id: str, known: Known) -> bool:
