@@ -84,7 +84,7 @@ class Command(BaseCommand):
         if options["user"]:
             result = push.customer_push(external_id=options["user"])
             if result.stopped and not result.requests:
-                raise CommandError(self._refusal(options["user"], result.stopped))
+                raise CommandError(self._refusal(options["user"], result))
         else:
             result = push.outbox_drain(retry_failed=options["retry_failed"], force=True)
         out = self.stdout
@@ -123,9 +123,10 @@ class Command(BaseCommand):
         if result.stopped and not result.pushed and not result.failed:
             raise CommandError(result.stopped)
 
-    def _refusal(self, external_id: str, stopped: str) -> str:
+    def _refusal(self, external_id: str, result: push.DrainResult) -> str:
         """Why ``--user`` pushed nothing; like the admin, a missing user deletes nothing."""
-        if stopped.startswith("no local user"):
+        stopped = result.stopped
+        if result.no_user:
             return (
                 f"{stopped[0].upper()}{stopped[1:]}. To delete the Polar customer with this "
                 f"external ID, run: manage.py polar_push --delete-external-id {external_id}"

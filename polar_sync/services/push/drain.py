@@ -87,6 +87,7 @@ class DrainResult:
     busy: int = 0  # held by another worker
     requests: int = 0
     stopped: str = ""
+    no_user: bool = False  # customer_push: no local user has the external ID
 
     @property
     def pushed(self) -> int:

@@ -209,6 +209,7 @@ def customer_push(*, external_id: str, client: PolarClient | None = None) -> Dra
     pk = users_by_external_id([external_id]).get(external_id)
     user = get_user_model()._default_manager.filter(pk=pk).first() if pk is not None else None
     if user is None:
+        result.no_user = True
         result.stopped = f"no local user has external ID {external_id!r}: nothing to push"
         if PushOutbox.objects.filter(
             external_id=external_id, action=PushOutbox.Action.DELETE
