@@ -1,18 +1,12 @@
 """A page of rows upserted through the ORM, the same way on every database.
 
-One SELECT reads what is stored for the page's rows; Python compares it with
-the incoming rows; ``bulk_update`` rewrites the rows that changed and
-``bulk_create`` inserts the new ones. A row whose compared fields did not
-change is not written at all, so a pull that finds nothing new writes nothing.
+One SELECT reads the stored rows; Python compares; ``bulk_update`` rewrites the
+changed rows and ``bulk_create`` inserts the new ones, so a pull that finds
+nothing new writes nothing. A row another transaction inserts in between (a
+webhook during a pull) raises ``IntegrityError``: the caller writes again.
 
-A row inserted by another transaction between the SELECT and the INSERT (a
-webhook during a pull) makes the INSERT fail with ``IntegrityError``: the
-caller runs the write again in a new transaction, which then finds the row
-stored and compares it like any other.
-
-One database-specific step remains, because the pull's budget needs it: on
-PostgreSQL and SQLite the new rows go in as one JSON document, one statement
-(see :func:`_insert_json`); other databases take ``bulk_create``.
+One database-specific step remains, for the pull's budget: PostgreSQL and SQLite
+insert the new rows as one JSON document (see :func:`_insert_json`).
 """
 
 from __future__ import annotations
@@ -47,19 +41,15 @@ JSON_READY = frozenset(
 
 @dataclass(frozen=True)
 class Written:
-    """What an upsert wrote: rows inserted, rows updated (the others were unchanged)."""
-
     created: int = 0
     updated: int = 0
 
 
 class UpsertPlan:
-    """How rows of ``model`` are upserted.
+    """How rows (dicts by attname) of ``model`` are upserted, matched on ``unique_field``.
 
-    Rows are dicts keyed by field attname, matched on ``unique_field``; every
-    field in ``fields`` is written. A stored row is rewritten only when one of
-    ``compared`` differs from the incoming row. Callers run :meth:`write`
-    inside ``transaction.atomic``.
+    A stored row is rewritten (all of ``fields``) only when one of ``compared``
+    differs. Call :meth:`write` inside ``transaction.atomic``.
     """
 
     def __init__(
@@ -84,12 +74,11 @@ class UpsertPlan:
     ) -> Written:
         """Insert the new rows and update the changed ones.
 
-        With ``not_older`` (a datetime field), a stored row is never replaced by
-        one whose value is older; its stored row is locked until the caller's
-        transaction ends, so two writers cannot both pass that test.
-        ``takes_over`` names a nullable unique field whose incoming values are
-        first cleared on any other row holding them (Polar gives a deleted
-        customer's external ID to a new one).
+        With ``not_older`` (a datetime field), a stored row is never replaced by an
+        older one; it stays locked to the transaction's end, so two writers cannot
+        both pass that test. ``takes_over``: a nullable unique field whose incoming
+        values are first cleared on other rows (Polar reuses a deleted customer's
+        external ID).
         """
         incoming = {row[self.key]: row for row in rows}  # a repeated row: the last wins
         if not incoming:
@@ -168,20 +157,14 @@ def _json_value(value: Any) -> Any:
 
 
 def _insert_json(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
-    """Insert complete rows as one JSON parameter: one plain INSERT, so a row
-    inserted concurrently still raises ``IntegrityError``.
+    """Insert complete rows as one JSON parameter in one plain INSERT (a concurrent
+    insert still raises ``IntegrityError``). PostgreSQL types the values by the
+    table's row type; SQLite takes them as ``get_db_prep_save`` prepares them.
 
-    PostgreSQL types the values by the table's own row type
-    (``json_populate_recordset``); SQLite takes each value as Django prepares
-    it for SQLite (``get_db_prep_save``) and picks it out with ``json_extract``.
-
-    What it buys, measured with benchmarks/bench_pull.py (10,000 customers,
-    first pull, alternating runs on one machine under the same load, medians of
-    three): PostgreSQL 2,650 customers/s against 950 with ``bulk_create``, which
-    compiles every value through the generic insert compiler and has psycopg
-    quote 1,800 of them into the SQL text of each page; SQLite 2,840 against
-    2,330, and 3.2 queries a page against 4.2 (Django 5.2 caps a SQLite
-    statement at 999 parameters, so ``bulk_create`` splits a page of 100 in two).
+    What it buys (bench_pull.py, 10,000 customers, first pull, medians of three):
+    PostgreSQL 2,650 customers/s against 950 with ``bulk_create``, whose psycopg
+    quotes 1,800 values into each page's SQL; SQLite 2,840 against 2,330, and 3.2
+    queries a page against 4.2 (999 parameters a statement split a page in two).
     """
     connection = connections[router.db_for_write(model)]
     quote, fields = connection.ops.quote_name, model._meta.concrete_fields

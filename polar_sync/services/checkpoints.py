@@ -9,21 +9,14 @@ One :class:`~polar_sync.models.SyncCheckpoint` per kind, in one of two phases::
     any         --older than PULL_CHECKPOINT_MAX_AGE,
                   or the page size or order changed-----> (none): the next walk starts over
 
-A run that fails leaves the checkpoint as it stands. The next run continues a
-walk one page before ``next_page``: customers deleted in the meantime shift the
-later ones back (by less than a page, as long as fewer than a page were
-deleted), and reading a page twice only costs its upsert. Customers it still
-misses end up among the candidates, which a GET confirms before any deletion.
+A failed run leaves the checkpoint as it stands. The next run continues one page
+before ``next_page``, as customers deleted meanwhile shift later ones back; one it
+still misses becomes a candidate, which a GET confirms before any deletion.
 
-The IDs each page held are stored with the checkpoint (16 bytes each, packed,
-one row per page read), so that the set of customers the walk saw survives the
-runs it takes. When the walk completes, the candidates are the active customers
-of the mirror it did not see and that were already there, unchanged, when the
-walk began: a customer the mirror learnt of later (a webhook, a push) is
-never a candidate.
-
-Dry runs neither read nor write checkpoints: they walk from page 1 and change
-nothing, so a walk a real run left is still there for the next real run.
+The IDs each page held are stored (packed, one row per page read), so the set the
+walk saw survives its runs. The candidates are the active customers it did not
+see that were already there, unchanged, when it began: one the mirror learnt of
+later (a webhook, a push) is never a candidate. Dry runs leave checkpoints alone.
 """
 
 from __future__ import annotations
@@ -50,22 +43,15 @@ def ids_pack(ids: Iterable[uuid.UUID]) -> bytes:
 
 
 def ids_split(data: bytes | memoryview) -> list[bytes]:
-    """Packed IDs as their 16-byte strings (cheaper to compare than UUID objects)."""
+    """Packed IDs as 16-byte strings (cheaper to compare than UUIDs)."""
     data = bytes(data)
     return [data[i : i + ID_BYTES] for i in range(0, len(data), ID_BYTES)]
-
-
-def ids_unpack(data: bytes | memoryview) -> list[uuid.UUID]:
-    return [uuid.UUID(bytes=chunk) for chunk in ids_split(data)]
 
 
 def checkpoint_open(
     *, kind: str, page_size: int, sorting: str, now: datetime
 ) -> tuple[SyncCheckpoint, bool]:
-    """The checkpoint this run continues, or a new one at page 1; and whether it continues.
-
-    Call it holding the run lock of ``kind``: nothing else writes its checkpoint.
-    """
+    """The checkpoint to continue (and True), or a new one (and False). Hold the run lock."""
     max_age = timedelta(seconds=polar_settings().PULL_CHECKPOINT_MAX_AGE)
     checkpoint = SyncCheckpoint.objects.filter(kind=kind).first()
     if checkpoint is not None:
@@ -84,18 +70,14 @@ def checkpoint_open(
 
 
 def checkpoint_start_page(checkpoint: SyncCheckpoint) -> int:
-    """The page a walk continues from: one before the first page not written yet."""
+    """One before the first page not written yet."""
     return max(1, checkpoint.next_page - 1)
 
 
 class CheckpointWriter:
-    """Adds the pages a walk wrote to its checkpoint, a few at a time.
-
-    A page is recorded at most ``every`` seconds after its own commit, and always
-    by :meth:`flush`, which the walk calls however it ends: a worker killed in
-    between loses those seconds of pages, which the next run reads again.
-    Recording every page on its own would cost a durable commit per page (about
-    10 ms on PostgreSQL, even for a page that changed nothing).
+    """Adds the pages a walk wrote to its checkpoint, every ``every`` seconds and on
+    :meth:`flush`: a commit per page would cost about 10 ms on PostgreSQL. A killed
+    worker loses those seconds of pages, which the next run reads again.
     """
 
     def __init__(self, checkpoint: SyncCheckpoint, every: float = 2.0) -> None:
@@ -105,7 +87,6 @@ class CheckpointWriter:
         self.saved_at = time.monotonic()
 
     def add(self, *, page: int, ids: list[uuid.UUID]) -> None:
-        """``page`` is written (committed) and held ``ids``."""
         self.pending.append((page, ids))
         if time.monotonic() - self.saved_at >= self.every:
             self.flush()
@@ -149,7 +130,7 @@ def checkpoint_walk_done(*, checkpoint: SyncCheckpoint) -> None:
 
 
 def checkpoint_candidates(checkpoint: SyncCheckpoint) -> list[uuid.UUID]:
-    return ids_unpack(checkpoint.candidates)
+    return [uuid.UUID(bytes=chunk) for chunk in ids_split(checkpoint.candidates)]
 
 
 def checkpoint_left(checkpoint: SyncCheckpoint) -> str:

@@ -55,13 +55,6 @@ class UpsertResult:
     failures: list[MappingError] = field(default_factory=list)
     ids: list[uuid.UUID] = field(default_factory=list)
 
-    def add(self, other: UpsertResult) -> None:
-        self.created += other.created
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-        self.failures.extend(other.failures)
-        self.ids.extend(other.ids)
-
 
 def users_by_external_id(external_ids: Iterable[str]) -> dict[str, Any]:
     """Local user primary keys by external ID (``USER_EXTERNAL_ID_FIELD``), in one query."""
@@ -82,26 +75,21 @@ def users_by_external_id(external_ids: Iterable[str]) -> dict[str, Any]:
     return {str(value): pk for value, pk in rows}
 
 
+PLAN = UpsertPlan(
+    model=Customer, unique_field="id", fields=WRITTEN_FIELDS, compared=COMPARED_FIELDS
+)
+
+
 @dataclass
 class CustomerPage:
-    """A page of Customer payloads mapped to rows, without I/O."""
-
     incoming: dict[uuid.UUID, dict[str, Any]]
     failures: list[MappingError]
-
-
-def customers_plan() -> UpsertPlan:
-    """How customer rows are written."""
-    return UpsertPlan(
-        model=Customer, unique_field="id", fields=WRITTEN_FIELDS, compared=COMPARED_FIELDS
-    )
 
 
 def customer_page_prepare(
     *, payloads: list[Any], synced_at: datetime | None = None
 ) -> CustomerPage:
-    """Map a page of payloads to rows. Pure (no database access): the pull runs
-    it in the thread that prefetches the next page."""
+    """Map payloads to rows. No database access: it runs in the prefetch thread."""
     synced_at = synced_at or timezone.now()
     incoming: dict[uuid.UUID, dict[str, Any]] = {}
     failures: list[MappingError] = []
@@ -124,21 +112,16 @@ def customers_upsert(
 ) -> UpsertResult:
     """Write a page of Customer payloads in a constant number of queries.
 
-    Unchanged customers (same payload, same user link) are not written. A
-    payload that cannot be mapped is reported in ``failures`` and the rest of
-    the page is still written. With ``skip_older``, a payload whose
-    ``modified_at`` is older than the mirror's is ignored (webhooks may arrive
-    out of order).
+    Unchanged customers are not written; a payload that cannot be mapped goes to
+    ``failures`` and the rest is still written. With ``skip_older``, a payload
+    older (``modified_at``) than the mirror's row is ignored: webhooks arrive out of order.
     """
-    plan = customers_plan()
     page = customer_page_prepare(payloads=payloads, synced_at=synced_at)
-    return customer_page_write(page=page, plan=plan, skip_older=skip_older)
+    return customer_page_write(page=page, skip_older=skip_older)
 
 
-def customer_page_write(
-    *, page: CustomerPage, plan: UpsertPlan, skip_older: bool = False
-) -> UpsertResult:
-    """Write a mapped page: link users by external ID, upsert, count."""
+def customer_page_write(*, page: CustomerPage, skip_older: bool = False) -> UpsertResult:
+    """Link users by external ID, upsert, count."""
     result = UpsertResult(failures=list(page.failures), ids=list(page.incoming))
     for failure in page.failures:
         logger.warning("skipping a malformed customer: %s", failure)
@@ -151,7 +134,7 @@ def customer_page_write(
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                written = plan.write(
+                written = PLAN.write(
                     rows,
                     not_older="modified_at" if skip_older else None,
                     # Polar frees a deleted customer's external ID and may give it to
@@ -180,11 +163,10 @@ def customer_upsert(*, payload: Any, skip_older: bool = False) -> Customer | Non
 
 
 def customers_mark_deleted(*, ids: Iterable[uuid.UUID], when: datetime | None = None) -> int:
-    """Mark customers deleted in Polar. Rows are kept: orders and history refer to them.
+    """Mark customers deleted in Polar; rows are kept, as orders and history refer to them.
 
-    Like Polar, the deletion frees the external ID (the raw payload keeps it).
-    What was last pushed for those external IDs is forgotten too: Polar no longer
-    has it, so the user's next save must push again (and create the customer).
+    Like Polar, this frees the external ID (``raw`` keeps it) and forgets what was
+    last pushed for it, so that the user's next save creates the customer again.
     """
     rows = Customer.objects.filter(id__in=list(ids), deleted_at__isnull=True)
     with transaction.atomic():
@@ -205,16 +187,12 @@ def customers_pull(
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
 ) -> SyncRun | None:
-    """Mirror every customer: walk all pages sorted by ``created_at``, upsert each page.
+    """Mirror every customer: walk all pages by ``created_at``, upsert each page.
 
-    Each page commits on its own, and a checkpoint records how far the walk got:
-    a run that fails leaves it, and the next run continues the walk from there
-    (see :mod:`.checkpoints`). Customers are marked deleted only after a
-    complete walk, and only once a GET confirms that Polar no longer has them
-    (page-number pagination over a changing set can skip a row); that
-    confirmation is a step of its own, which a later run retries without
-    walking again. Dry runs walk from page 1 and leave checkpoints alone.
-    Returns None when another pull is already running.
+    Each page commits on its own; a checkpoint lets the next run continue a failed
+    walk (see :mod:`.checkpoints`). After a complete walk, the customers it did not
+    see are marked deleted once a GET confirms Polar no longer has them. Returns
+    None when another pull is already running.
     """
     # The client first: a configuration error must not leave a run holding the lock.
     client = budgeted_client(client=client)
@@ -262,27 +240,23 @@ def _walk(
     progress: ProgressCallback | None,
 ) -> None:
     """Read and write every page from ``start`` on (write nothing without a checkpoint)."""
-    plan = customers_plan()
     sent_before = client.request_count
 
     def prepare(page: JSON) -> tuple[JSON, CustomerPage]:
         return page, customer_page_prepare(payloads=page["items"])
 
     writer = CheckpointWriter(checkpoint) if checkpoint is not None else None
-    # Prefetch: the next page travels, and is mapped, while this one is written. With
-    # Polar's latency this is what keeps a pull near the fetch floor (bench_pull.py
-    # --latency 0.05: 1.2x the floor's time with it, 1.6-1.8x without); with no
-    # latency it changes nothing measurable.
+    # Prefetch: the next page travels, and is mapped, while this one is written
+    # (bench_pull.py --latency 0.05: 1.2x the fetch floor's time with it, 1.6-1.8x without).
     pages = client.iter_pages(start_page=start, sorting=[SORTING], prefetch=True, transform=prepare)
     try:
         for number, (page, prepared) in enumerate(pages, start=start):
             run.pages += 1
             run.total_count = count_field(page["pagination"].get("total_count"))
             if writer is None:  # a dry run
-                result = UpsertResult(unchanged=len(prepared.incoming))
-                result.failures = list(prepared.failures)
+                result = UpsertResult(unchanged=len(prepared.incoming), failures=prepared.failures)
             else:
-                result = customer_page_write(page=prepared, plan=plan)
+                result = customer_page_write(page=prepared)
                 writer.add(page=number, ids=result.ids)
             run.created += result.created
             run.updated += result.updated
@@ -305,8 +279,8 @@ def _walk(
 def _confirm_deletions(*, client: PolarClient, run: SyncRun, checkpoint: SyncCheckpoint) -> None:
     """Confirm with a GET, and mark deleted, the customers the complete walk did not see.
 
-    Whatever this run could not confirm (a failure, or more than
-    ``MAX_DELETION_CHECKS``) stays in the checkpoint for the next run.
+    What this run could not confirm (a failure, or beyond ``MAX_DELETION_CHECKS``)
+    stays in the checkpoint for the next run.
     """
     candidates = checkpoint_candidates(checkpoint)
     if len(candidates) > MAX_DELETION_CHECKS:

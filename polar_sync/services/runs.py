@@ -9,12 +9,10 @@ abandoned  the next :func:`sync_run_start`, once the heartbeat is       no
            older than ``LOCK_TIMEOUT`` (the worker died: ``kill -9``)
 =========  ===========================================================  ==========
 
-A live run keeps ``heartbeat_at`` fresh: with its progress (every couple of
-seconds between pages or customers) and through :func:`sync_run_heartbeat`,
-which the run's client calls before each request and while it waits for the
-request budget, a retry or a prefetched page. Every write is conditional on the
-row still being ``running``: a run whose row another worker marked abandoned
-raises :class:`~polar_sync.exceptions.SyncRunLostError` and writes nothing more.
+A live run keeps ``heartbeat_at`` fresh with its progress and through
+:func:`sync_run_heartbeat`, which its client calls before each request and while
+it waits. Every write requires the row to be still ``running``: a run another
+worker marked abandoned raises :class:`~polar_sync.exceptions.SyncRunLostError`.
 """
 
 from __future__ import annotations
@@ -44,9 +42,8 @@ def sync_run_start(
 ) -> SyncRun | None:
     """Start a run of ``kind``, or return None when one is already running.
 
-    A running row whose heartbeat is older than ``LOCK_TIMEOUT`` belonged to a
-    worker that died: it is marked abandoned and the new run goes ahead. With
-    ``client``, the run heartbeats whenever that client sends or waits.
+    A running row with a heartbeat older than ``LOCK_TIMEOUT`` (its worker died) is
+    marked abandoned first. With ``client``, the run heartbeats as that client works.
     """
     now = timezone.now()
     stale_before = now - timedelta(seconds=polar_settings().LOCK_TIMEOUT)
@@ -73,11 +70,8 @@ def sync_run_start(
 
 
 def sync_run_heartbeat(*, run: SyncRun, force: bool = False) -> None:
-    """Show that ``run`` is alive: a narrow UPDATE of ``heartbeat_at``, at most every
-    ``HEARTBEAT_INTERVAL`` seconds unless forced, so it can be called as often as liked.
-
-    Raises :class:`SyncRunLostError` when the row is no longer running.
-    """
+    """Update ``heartbeat_at`` alone, at most every ``HEARTBEAT_INTERVAL`` seconds
+    unless forced. Raises :class:`SyncRunLostError` when the row is no longer running."""
     now = timezone.now()
     if not force and (now - run.heartbeat_at).total_seconds() < HEARTBEAT_INTERVAL:
         return
@@ -87,10 +81,8 @@ def sync_run_heartbeat(*, run: SyncRun, force: bool = False) -> None:
 
 
 def sync_run_save_progress(*, run: SyncRun, force: bool = False, every: float = 2.0) -> None:
-    """Persist counters and heartbeat, at most every ``every`` seconds unless forced.
-
-    Raises :class:`SyncRunLostError` when the row is no longer running.
-    """
+    """Save counters and heartbeat, at most every ``every`` seconds unless forced.
+    Raises :class:`SyncRunLostError` when the row is no longer running."""
     now = timezone.now()
     if not force and (now - run.heartbeat_at).total_seconds() < every:
         return
@@ -102,11 +94,10 @@ def sync_run_save_progress(*, run: SyncRun, force: bool = False, every: float = 
 
 
 def sync_run_finish(*, run: SyncRun, status: str, error: str = "") -> SyncRun:
-    """Record how ``run`` ended, which frees the lock.
+    """Record how ``run`` ended, which frees the lock; a row no longer running is left alone.
 
-    When the database refuses the full record (a counter out of range), only the
-    status, times and error are written, so that the lock is freed all the same.
-    A row that is no longer running (another worker took it for dead) is left alone.
+    When the database refuses the full record (a counter out of range), the status,
+    times and error are written alone, so that the lock is freed all the same.
     """
     run.status = status
     run.error = error[:10_000]
@@ -135,11 +126,8 @@ def sync_run_finish(*, run: SyncRun, status: str, error: str = "") -> SyncRun:
 
 
 def sync_run_crashed(*, run: SyncRun, exc: BaseException) -> None:
-    """Record that ``run`` stopped on an unexpected error (the caller re-raises it).
-
-    Without this, a crashed run would hold the lock until ``LOCK_TIMEOUT``. When
-    even that write fails (the database is gone), the heartbeat timeout remains.
-    """
+    """Record that ``run`` crashed (the caller re-raises), so the lock is freed now.
+    When even that write fails (the database is gone), ``LOCK_TIMEOUT`` remains."""
     logger.error("%s sync run %s crashed: %s: %s", run.kind, run.pk, type(exc).__name__, exc)
     try:
         sync_run_finish(run=run, status=SyncRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -152,7 +140,6 @@ def _while_running(run: SyncRun) -> QuerySet[SyncRun]:
 
 
 def _recorded(run: SyncRun, exclude: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
-    """The values of every column the run records (all but its identity)."""
     return {
         f.attname: getattr(run, f.attname)
         for f in SyncRun._meta.concrete_fields

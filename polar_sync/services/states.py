@@ -39,16 +39,14 @@ logger = logging.getLogger("polar_sync.sync")
 
 
 def customer_state_apply(*, payload: Any, skip_older: bool = False) -> uuid.UUID:
-    """Replace a customer's state from a CustomerState payload, atomically; returns its id.
-
-    The payload carries the customer's own fields too, so the customer row is
-    upserted first; then its subscriptions, grants and meters are replaced as
-    a whole, so a reader never sees half of the old state and half of the new.
-    """
+    """Upsert the customer a CustomerState payload carries, then replace its state as
+    a whole, in one transaction; returns the customer's id."""
     customer, subs, grants, meters = state_rows(payload)  # validate before writing
     pk = customer["id"]
+    lists = {"active_subscriptions", "granted_benefits", "active_meters"}
     with transaction.atomic():
-        customers_upsert(payloads=[_customer_part(payload)], skip_older=skip_older)
+        customer_part = {k: v for k, v in payload.items() if k not in lists}
+        customers_upsert(payloads=[customer_part], skip_older=skip_older)
         # Most refreshes find nothing new: then only the freshness moves.
         if CustomerState.objects.filter(customer_id=pk, raw=payload).update(
             synced_at=timezone.now()
@@ -64,12 +62,6 @@ def customer_state_apply(*, payload: Any, skip_older: bool = False) -> uuid.UUID
             customer_id=pk, defaults={"raw": payload, "synced_at": timezone.now()}
         )
     return pk
-
-
-def _customer_part(state: dict[str, Any]) -> dict[str, Any]:
-    """A CustomerState payload without its state lists: the Customer it describes."""
-    skip = {"active_subscriptions", "granted_benefits", "active_meters"}
-    return {k: v for k, v in state.items() if k not in skip}
 
 
 def customer_state_clear(*, customer_id: uuid.UUID) -> None:
@@ -98,8 +90,7 @@ def customer_balance_refresh(
 ) -> CustomerBalance | None:
     """Fetch one customer's balance and store it; a 404 marks the customer deleted.
 
-    Raises :class:`PolarEndpointNotAvailableError` when the server has no
-    ``/balance`` route at all, for the caller to stop asking.
+    Raises :class:`PolarEndpointNotAvailableError` when the server has no ``/balance``.
     """
     try:
         payload = client.get_balance(str(customer_id))
@@ -114,7 +105,7 @@ def customer_balance_refresh(
 
 
 def customers_due(*, kind: str) -> QuerySet[Customer]:
-    """Active customers whose state (or balance) is missing or stale: missing first, then oldest."""
+    """Active customers whose state (or balance) is missing or stale, missing first."""
     name = "state" if kind == SyncRun.Kind.STATES else "balance"
     field = f"{name}__synced_at"
     return customers_by_freshness(Customer.objects.active(), kind=name, freshness="stale").order_by(
@@ -135,13 +126,10 @@ def balance_endpoint_missing() -> bool:
     return timezone.now() - last.finished_at < recheck_after
 
 
-RefreshOne = Callable[..., Any]
-
-
 def _refresh_run(
     *,
     kind: str,
-    refresh_one: RefreshOne,
+    refresh_one: Callable[..., Any],
     client: PolarClient | None,
     max_requests: int | None,
     progress: Callable[[SyncRun], None] | None,
@@ -202,12 +190,8 @@ def states_refresh(
     progress: Callable[[SyncRun], None] | None = None,
     clock: Clock | None = None,
 ) -> SyncRun | None:
-    """Refresh stale states, never-fetched first, spending at most ``max_requests``.
-
-    Every request takes a token from the budget shared by all workers, so
-    several workers together stay under Polar's rate limit; ``clock`` is the
-    budget's (real time when None).
-    """
+    """Refresh stale states, never-fetched first, spending at most ``max_requests``
+    from the request budget all workers share (``clock``: the budget's)."""
     return _refresh_run(
         kind=SyncRun.Kind.STATES,
         refresh_one=customer_state_refresh,
@@ -225,11 +209,8 @@ def balances_refresh(
     progress: Callable[[SyncRun], None] | None = None,
     clock: Clock | None = None,
 ) -> SyncRun | None:
-    """Refresh stale balances like :func:`states_refresh`.
-
-    When the server has no ``/balance`` route (newer API versions), the run
-    records it once and later runs do not ask until the refresh interval passes.
-    """
+    """Refresh stale balances like :func:`states_refresh`. A server without
+    ``/balance`` (newer API versions) is not asked again for the refresh interval."""
     if balance_endpoint_missing():
         logger.info("the balance endpoint is not available on this server; skipping")
         return None
