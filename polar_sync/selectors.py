@@ -1,13 +1,10 @@
 """Reads of the mirror: entitlement helpers and the queries behind the admin and the API.
 
-The entitlement helpers answer "what is this user entitled to" from the local
-database in one query each (none for an anonymous user). A user's customer is
-the live (not deleted) Polar customer linked to them, the newest if several.
-
-A subscription counts as active when it is in the customer's state (Polar
-lists only ``active`` and ``trialing`` ones there) and its ``ends_at``, if
-any, is still ahead: a subscription cancelled at the period's end stops
-counting when the period ends, even if the state has not been refreshed since.
+Entitlement helpers answer from the local database in one query each (none for an
+anonymous user). A user's customer is the live Polar customer linked to them, the
+newest if several. A subscription is active when it is in the customer's state
+(Polar lists only ``active`` and ``trialing`` ones) and its ``ends_at``, if any,
+is ahead: one cancelled at the period's end stops counting when the period ends.
 """
 
 from __future__ import annotations
@@ -51,16 +48,12 @@ def _signed_in(user: Any) -> bool:
     return bool(user is not None and getattr(user, "is_authenticated", False))
 
 
-def _still_running(now: datetime) -> Q:
-    return Q(ends_at__isnull=True) | Q(ends_at__gt=now)
-
-
 # -- entitlements -------------------------------------------------------------------------
 
 
 def _user_customers(user: Any) -> QuerySet[Customer]:
-    """``user``'s live customers. Entitlement queries start here, so that the database
-    walks from the user's index to a handful of rows, whatever a benefit's popularity."""
+    # Entitlement queries start from the user's index: a handful of rows, whatever
+    # a benefit's popularity.
     return Customer.objects.filter(user=user, deleted_at__isnull=True)
 
 
@@ -69,10 +62,7 @@ def user_has_active_subscription(user: Any, product_id: Any = None) -> bool:
     product = None if product_id is None else polar_uuid(product_id, what="product_id")
     if not _signed_in(user):
         return False
-    subscriptions = running_subscriptions().filter(customer=OuterRef("pk"))
-    if product is not None:
-        subscriptions = subscriptions.filter(product_id=product)
-    return _user_customers(user).filter(Exists(subscriptions)).exists()
+    return _user_customers(user).filter(active_subscription_exists(product_id=product)).exists()
 
 
 def user_has_benefit(user: Any, benefit_id: Any) -> bool:
@@ -86,12 +76,9 @@ def user_has_benefit(user: Any, benefit_id: Any) -> bool:
 
 @dataclass(frozen=True)
 class CustomerStateSnapshot:
-    """A user's customer with its state and balance, read in one query.
+    """A user's customer with its state and balance (None when never fetched).
 
-    The lists are Polar's own CustomerState payload (``active_subscriptions``,
-    ``granted_benefits``, ``active_meters``): every field Polar sends is there.
-    ``state`` is None when the state has never been fetched, ``balance`` when
-    the balance has not.
+    The lists are Polar's own CustomerState payload, with every field Polar sends.
     """
 
     customer: Customer
@@ -157,10 +144,7 @@ def user_customer_state(user: Any) -> CustomerStateSnapshot | None:
 
 
 def related_or_none(obj: Any, name: str) -> Any:
-    """A reverse one-to-one (``state``, ``balance``), or None when there is no such row.
-
-    With ``select_related`` this costs no query either way.
-    """
+    """A reverse one-to-one (``state``, ``balance``), or None when there is no such row."""
     try:
         return getattr(obj, name)
     except ObjectDoesNotExist:
@@ -172,21 +156,21 @@ def related_or_none(obj: Any, name: str) -> Any:
 
 def running_subscriptions() -> QuerySet[StateSubscription]:
     """Mirrored subscriptions that still count as active (their ``ends_at`` is ahead)."""
-    return StateSubscription.objects.filter(_still_running(timezone.now()))
+    return StateSubscription.objects.filter(Q(ends_at__isnull=True) | Q(ends_at__gt=timezone.now()))
 
 
-def active_subscription_exists() -> Exists:
-    """``Exists`` over a customer's running subscriptions, for annotations and filters."""
-    return Exists(running_subscriptions().filter(customer=OuterRef("pk")))
+def active_subscription_exists(product_id: uuid.UUID | None = None) -> Exists:
+    """``Exists`` over a customer's running subscriptions (to ``product_id`` if given)."""
+    subscriptions = running_subscriptions().filter(customer=OuterRef("pk"))
+    if product_id is not None:
+        subscriptions = subscriptions.filter(product_id=product_id)
+    return Exists(subscriptions)
 
 
 def customers_for_list(qs: QuerySet[Customer]) -> QuerySet[Customer]:
-    """``qs`` with state, balance and user joined, and each fetched customer's running
-    subscriptions and benefit grants in ``running_subscriptions`` / ``benefit_grants``.
-
-    Two more queries, whatever the number of rows; nothing is computed for rows that
-    are filtered out or beyond the page (as correlated counts would be on SQLite).
-    Replaces any earlier prefetch, so applying it twice is harmless.
+    """``qs`` with state, balance and user joined, and each customer's running
+    subscriptions and grants in ``running_subscriptions`` / ``benefit_grants``:
+    two more queries, whatever the rows. Replaces any earlier prefetch.
     """
     return (
         qs.select_related("state", "balance", "user")
@@ -217,8 +201,7 @@ def customer_list(
 ) -> QuerySet[Customer]:
     """Customers with state and balance joined, filtered; one query per page of rows.
 
-    ``deleted=False`` (the default) keeps live customers, as Polar's list does;
-    True keeps deleted ones; None keeps both.
+    ``deleted``: False keeps live customers (as Polar's list), True deleted ones, None both.
     """
     qs = Customer.objects.select_related("state", "balance").annotate(
         has_active_subscription=active_subscription_exists()
@@ -280,10 +263,7 @@ def stale_before(*, kind: str) -> datetime:
 def customers_by_freshness(
     qs: QuerySet[Customer], *, kind: str, freshness: str
 ) -> QuerySet[Customer]:
-    """Filter ``qs`` to customers whose state/balance is ``fresh``, ``stale`` or ``missing``.
-
-    ``stale`` includes ``missing``: both are due for a refresh.
-    """
+    """Customers of ``qs`` whose state/balance is ``fresh``, ``stale`` (or missing), ``missing``."""
     column = f"{kind}__synced_at"
     before = stale_before(kind=kind)
     if freshness == "fresh":
@@ -296,6 +276,10 @@ def customers_by_freshness(
 
 
 # -- the operators' status page -----------------------------------------------------------
+
+# A delivery is processed within a second or so; one still waiting after a minute
+# means no worker took it (a broker down, no sweep running) or it keeps failing.
+WEBHOOK_WAITING_AFTER = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -342,8 +326,11 @@ def sync_status() -> SyncStatus:
         stale_balances=customers_by_freshness(live, kind="balance", freshness="stale").count(),
         pushes_pending=outbox[PushOutbox.Status.PENDING],
         pushes_failed=outbox[PushOutbox.Status.FAILED],
-        webhooks_failed=_failed_webhooks(),
-        webhooks_waiting=_waiting_webhooks(),
+        webhooks_failed=WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).count(),
+        webhooks_waiting=WebhookEvent.objects.filter(
+            status__in=(WebhookEvent.Status.RECEIVED, WebhookEvent.Status.RETRYING),
+            received_at__lt=timezone.now() - WEBHOOK_WAITING_AFTER,
+        ).count(),
         now=timezone.now(),
         checkpoint=SyncCheckpoint.objects.filter(kind=SyncRun.Kind.CUSTOMERS).first(),
     )
@@ -361,19 +348,3 @@ def outbox_failures(*, limit: int = 20) -> list[tuple[str, str]]:
     """(external ID, Polar's message) of failed rows, most recent first."""
     rows = PushOutbox.objects.filter(status=PushOutbox.Status.FAILED).order_by("-updated_at")
     return list(rows.values_list("external_id", "last_error")[:limit])
-
-
-def _failed_webhooks() -> int:
-    return WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).count()
-
-
-# A delivery is processed within a second or so; one still waiting after a minute
-# means no worker took it (a broker down, no sweep running) or it keeps failing.
-WEBHOOK_WAITING_AFTER = timedelta(minutes=1)
-
-
-def _waiting_webhooks() -> int:
-    waiting = (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.RETRYING)
-    return WebhookEvent.objects.filter(
-        status__in=waiting, received_at__lt=timezone.now() - WEBHOOK_WAITING_AFTER
-    ).count()

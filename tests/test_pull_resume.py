@@ -249,7 +249,7 @@ def test_the_progress_of_a_resumed_run_counts_the_pages_read_before():
 
     from polar_sync.management.commands.polar_sync import Progress
 
-    progress = Progress(OutputWrapper(StringIO()), "customers", "customers")
+    progress = Progress(OutputWrapper(StringIO()), "customers")
     run = SyncRun(
         kind="customers", resumed_from_page=3, pages=3, created=150, unchanged=100, total_count=450
     )

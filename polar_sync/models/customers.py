@@ -1,8 +1,7 @@
 """The local mirror of Polar's customers, their states and their balances.
 
-Columns mirror what people filter, sort, join or display; ``raw`` keeps the
-whole payload so that a field Polar adds later is never lost. The mirror
-belongs to Polar: rows are written by the services, not edited by hand.
+Columns mirror what people filter, sort, join or display; ``raw`` keeps the whole
+payload. Rows are written by the services, not edited by hand.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from django.db.models.functions import Upper
 
 class CustomerQuerySet(models.QuerySet["Customer"]):
     def active(self) -> CustomerQuerySet:
-        """Customers Polar still lists (not soft-deleted)."""
         return self.filter(deleted_at__isnull=True)
 
     def deleted(self) -> CustomerQuerySet:
@@ -78,14 +76,11 @@ class Customer(models.Model):
                 name="polar_sync_customer_external_id_unique",
             )
         ]
-        # Declared here rather than with db_index=True: on PostgreSQL, db_index on a
-        # CharField adds a second, varchar_pattern_ops index that serves only
-        # case-sensitive LIKE 'prefix%', which nothing here runs, and every index
-        # costs each row a pull writes.
+        # Not db_index=True: on PostgreSQL that adds a varchar_pattern_ops index to a
+        # CharField, for LIKE 'prefix%' that nothing runs, and each index slows a pull.
         indexes = [
             models.Index(fields=["created_at"], name="polar_sync_customer_created"),
-            # The usual listing: customers Polar still has, newest or oldest first.
-            # Also serves deleted_at alone (its leading column).
+            # The usual listing (live customers by date); also serves deleted_at alone.
             models.Index(fields=["deleted_at", "created_at"], name="polar_sync_customer_live"),
             # email__iexact (the API's ?email=) compares UPPER(email) on PostgreSQL.
             models.Index(Upper("email"), name="polar_sync_customer_email_ci"),

@@ -9,8 +9,7 @@ from django.db.models import Q
 class SyncRun(models.Model):
     """One run of a pull (customers, states or balances): what it did and how it ended.
 
-    A run in progress doubles as the lock that keeps two runs of one kind from
-    overlapping: at most one row per kind may have status ``running``.
+    A running row is also the lock: at most one per kind (a unique constraint).
     """
 
     class Kind(models.TextChoices):
@@ -74,7 +73,6 @@ class SyncRun(models.Model):
 
     @property
     def resumed_display(self) -> str:
-        """How the run continued an earlier one's walk; empty for a walk from page 1."""
         if self.resumed_from_page is None:
             return ""
         if self.resumed_from_page == 0:
@@ -83,12 +81,11 @@ class SyncRun(models.Model):
 
 
 class SyncCheckpoint(models.Model):
-    """Where an unfinished walk of all customers stands, so that the next pull continues it.
+    """Where an unfinished walk of all customers stands (see services/checkpoints.py).
 
-    ``walking``: pages before ``next_page`` are written, and the IDs each one held
-    are in :class:`SyncCheckpointPage` rows. ``confirming``: the walk is complete;
-    ``candidates`` holds the IDs the walk did not see, still to be confirmed
-    deleted. At most one checkpoint per kind; deleted when the pull is complete.
+    ``walking``: pages before ``next_page`` are written, their IDs in
+    :class:`SyncCheckpointPage` rows. ``confirming``: ``candidates`` holds the IDs the
+    complete walk did not see, still to be confirmed deleted.
     """
 
     class Phase(models.TextChoices):
@@ -110,11 +107,7 @@ class SyncCheckpoint(models.Model):
 
 
 class SyncCheckpointPage(models.Model):
-    """The customer IDs one page of a checkpointed walk held (16 bytes each, packed).
-
-    A page read twice (a resumed walk steps back one page) has two rows: the
-    walk saw the union.
-    """
+    """The customer IDs one page of a walk held (packed); a page read twice has two rows."""
 
     checkpoint = models.ForeignKey(SyncCheckpoint, on_delete=models.CASCADE, related_name="pages")
     page = models.PositiveIntegerField()

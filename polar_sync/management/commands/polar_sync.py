@@ -22,13 +22,12 @@ COLUMNS = ("kind", "status", "pages", "created", "updated", "unchanged", "delete
 class Progress:
     """A one-line progress bar on a terminal, a line every few seconds otherwise."""
 
-    def __init__(self, stream: Any, label: str, unit: str) -> None:
+    def __init__(self, stream: Any, kind: str) -> None:
         self.stream = stream
-        self.label = label
-        self.unit = unit
+        self.kind = kind
         self.started = time.monotonic()
         self.last_print = 0.0
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.tty = stream.isatty()
 
     def __call__(self, run: SyncRun) -> None:
         if settings.DEBUG:
@@ -44,20 +43,18 @@ class Progress:
         self.stream.flush()
 
     def line(self, run: SyncRun) -> str:
-        work = run.created + run.updated + run.unchanged + run.deleted + run.failed
-        done = work
+        done = work = run.created + run.updated + run.unchanged + run.deleted + run.failed
         if run.resumed_from_page:  # the pages before it were read by earlier runs
             done += (run.resumed_from_page - 1) * polar_settings().PAGE_SIZE
         elapsed = max(time.monotonic() - self.started, 1e-6)
         rate = work / elapsed
         total = run.total_count or 0
-        parts = [f"{self.label}:"]
+        parts = [f"{self.kind}:"]
         if total:
-            width = 24
-            filled = min(width, int(width * done / total))
-            parts.append(f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {self.unit}")
+            filled = min(24, int(24 * done / total))
+            parts.append(f"[{'#' * filled}{'.' * (24 - filled)}] {done}/{total} {self.kind}")
         else:
-            parts.append(f"{done} {self.unit}")
+            parts.append(f"{done} {self.kind}")
         if run.kind == SyncRun.Kind.CUSTOMERS:
             parts.append(f"{run.pages} pages")
         parts.append(f"{rate:,.0f}/s")
@@ -134,7 +131,7 @@ class Command(BaseCommand):
         return runs
 
     def _run(self, kind: str, options: dict[str, Any]) -> SyncRun | None:
-        progress = Progress(self.stderr, kind, "customers" if kind == "customers" else kind)
+        progress = Progress(self.stderr, kind)
         if kind == "customers":
             run = services.customers_pull(dry_run=options["dry_run"], progress=progress)
         elif kind == "states":
@@ -156,11 +153,7 @@ class Command(BaseCommand):
             return
         header = (*COLUMNS, "requests", "seconds")
         rows = [
-            (
-                *(str(getattr(r, c)) for c in COLUMNS),
-                str(r.requests),
-                f"{r.duration or 0:.1f}",
-            )
+            (*(str(getattr(r, c)) for c in COLUMNS), str(r.requests), f"{r.duration or 0:.1f}")
             for r in runs
         ]
         widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
