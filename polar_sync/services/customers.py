@@ -202,6 +202,7 @@ def customers_pull(
     sent_before = client.request_count
     checkpoint: SyncCheckpoint | None = None
     resumed = False
+    status = SyncRun.Status.SUCCEEDED
     try:
         if not dry_run:
             checkpoint, resumed = checkpoint_open(
@@ -219,15 +220,15 @@ def customers_pull(
             _confirm_deletions(client=client, run=run, checkpoint=checkpoint)
     except PolarError as exc:
         budget_pause_on_rate_limit(exc)
-        run.requests = client.request_count - sent_before
         logger.error("customer pull failed after %d pages: %s", run.pages, exc)
-        error = str(exc) + (checkpoint_left(checkpoint) if checkpoint else "")
-        return sync_run_finish(run=run, status=SyncRun.Status.FAILED, error=error)
+        status = SyncRun.Status.FAILED
+        run.error = str(exc) + (checkpoint_left(checkpoint) if checkpoint else "")
     except Exception as exc:
         sync_run_crashed(run=run, exc=exc)
         raise
     run.requests = client.request_count - sent_before
-    status = SyncRun.Status.PARTIAL if run.failed else SyncRun.Status.SUCCEEDED
+    if status == SyncRun.Status.SUCCEEDED and run.failed:
+        status = SyncRun.Status.PARTIAL
     return sync_run_finish(run=run, status=status, error=run.error)
 
 
