@@ -46,8 +46,7 @@ class Progress:
         done = work = run.created + run.updated + run.unchanged + run.deleted + run.failed
         if run.resumed_from_page:  # the pages before it were read by earlier runs
             done += (run.resumed_from_page - 1) * polar_settings().PAGE_SIZE
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = work / elapsed
+        rate = work / max(time.monotonic() - self.started, 1e-6)
         total = run.total_count or 0
         parts = [f"{self.kind}:"]
         if total:
