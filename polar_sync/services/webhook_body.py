@@ -1,14 +1,12 @@
 """What arrives at the webhook door, before it is stored: its size and its JSON.
 
-``webhook_body_read`` refuses a body over ``WEBHOOK_MAX_BODY_BYTES`` (413) before
-anything parses it. ``webhook_body_parse`` turns a verified body into the payload to
-store. A body that is not a JSON object is refused (400). A JSON object the database
-cannot hold (nested too deep, a non-finite number, ``\\u0000`` or a lone surrogate in a
-string) is not refused: its signature proves Polar sent it, and a 4xx would only make
-Polar send the same body again and again, with no record on our side. It is stored
-instead as a stand-in holding the body's text with the offending characters escaped,
-and marked failed with the reason: the delivery is acknowledged, and an operator sees
-it (and its exact text) among the failed events.
+A body over ``WEBHOOK_MAX_BODY_BYTES`` is refused (413) unparsed, one that is not a
+JSON object is refused (400). A JSON object the database cannot hold (nested too
+deep, a non-finite number, ``\\u0000`` or a lone surrogate in a string) is not
+refused: its signature proves Polar sent it, and a 4xx would only make Polar send it
+again and again, with no record on our side. It is stored failed instead, as a
+stand-in holding the body's text with the offending characters escaped, so that an
+operator sees it (and its exact text) among the failed events.
 """
 
 from __future__ import annotations
@@ -38,11 +36,8 @@ class Readable(Protocol):
 
 
 def webhook_body_read(*, stream: Readable, content_length: str | None) -> bytes:
-    """Read a delivery's body, refusing (413) one over ``WEBHOOK_MAX_BODY_BYTES``.
-
-    The declared ``Content-Length`` is checked first, so an announced oversize body is
-    not even read; the read itself stops one byte past the limit, whatever was declared.
-    """
+    """Read a delivery's body, refusing (413) one over ``WEBHOOK_MAX_BODY_BYTES``: by
+    its declared length before reading, else by reading one byte past the limit."""
     limit = polar_settings().WEBHOOK_MAX_BODY_BYTES
     try:
         declared = int(content_length or 0)
@@ -58,12 +53,8 @@ def webhook_body_read(*, stream: Readable, content_length: str | None) -> bytes:
 
 
 def webhook_body_parse(body: bytes) -> tuple[dict[str, Any], str]:
-    """The payload to store for a verified body, and why it could not be stored as sent.
-
-    Returns ``(payload, "")`` for a storable JSON object, or ``(stand_in, reason)``
-    when the database would refuse it (see the module docstring). Raises
-    :class:`WebhookRejected` (400) when the body is not a JSON object at all.
-    """
+    """The payload to store for a verified body, and why it is not the body as sent
+    ("" when it is); raises :class:`WebhookRejected` (400) for a non-object."""
     try:
         payload = json.loads(body)
     except RecursionError:
@@ -87,7 +78,7 @@ def _unstorable(payload: dict[str, Any]) -> str:
             return f"the JSON is nested deeper than {MAX_DEPTH} levels (at {path})"
         if isinstance(value, dict):
             for key, item in value.items():
-                where = f"{path}.{_shown(key)}" if path else _shown(key)
+                where = f"{path}.{_escaped(key)[:80]}" if path else _escaped(key)[:80]
                 if _UNSTORABLE_CHARS.search(key):
                     return f"a key holds \\u0000 or a lone surrogate (at {where})"
                 stack.append((item, where, depth + 1))
@@ -101,16 +92,13 @@ def _unstorable(payload: dict[str, Any]) -> str:
     return ""
 
 
-def _shown(key: str) -> str:
-    return _UNSTORABLE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", key)[:80]
+def _escaped(text: str) -> str:
+    return _UNSTORABLE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _stand_in(body: bytes, event_type: Any) -> dict[str, Any]:
     """The body's text, in a form every database accepts, and its type if it is clean."""
-    text = _UNSTORABLE_CHARS.sub(
-        lambda m: f"\\u{ord(m.group()):04x}", body.decode("utf-8", "backslashreplace")
-    )
-    stand_in: dict[str, Any] = {UNSTORABLE_KEY: text}
+    stand_in: dict[str, Any] = {UNSTORABLE_KEY: _escaped(body.decode("utf-8", "backslashreplace"))}
     if isinstance(event_type, str) and not _UNSTORABLE_CHARS.search(event_type):
         stand_in["type"] = event_type
     return stand_in

@@ -2,14 +2,12 @@
 
 Polar signs ``"{webhook-id}.{webhook-timestamp}.{body}"`` with HMAC-SHA256 and sends
 ``webhook-signature: v1,<base64 digest>`` (several, space-separated, while it rotates
-a secret). The check is written here rather than delegated to ``standardwebhooks``:
-that package keeps the decoded key as a plain ``bytes`` attribute and passes it
-through its own frames as a local, where Django's DEBUG error page (which ignores
-``sensitive_variables``) would print it next to any exception raised while
-verifying. Here the secret is read from the settings object (whose repr is
-redacted) straight into OpenSSL HMAC objects held by :class:`WebhookKeys`, whose repr
-is redacted too: no frame local, log line or exception message holds the secret,
-its base64 or the key bytes. The tests sign with ``standardwebhooks`` itself.
+a secret). Not delegated to ``standardwebhooks``: it passes the key bytes through its
+frames as locals, which Django's DEBUG error page (blind to ``sensitive_variables``)
+prints next to any exception raised while verifying. Here the secret goes from the
+settings object (redacted repr) straight into HMAC objects held by
+:class:`WebhookKeys` (redacted too): no frame local, log line or exception message
+holds the secret, its base64 or the key bytes. The tests sign with ``standardwebhooks``.
 """
 
 from __future__ import annotations
@@ -31,24 +29,19 @@ STANDARD_PREFIX = "whsec_"
 
 
 class WebhookKeys:
-    """The HMAC key(s) ``WEBHOOK_SECRET`` stands for, holding no secret Python value.
-
-    Each key is loaded into an HMAC object once; verifying copies it. The key bytes
-    never become a Python object this class keeps (nor a local of its frames), and
-    the repr shows nothing.
-    """
+    """The HMAC key(s) ``WEBHOOK_SECRET`` stands for, each loaded once into an HMAC
+    object (verifying copies it): no key bytes are kept, nor shown by the repr."""
 
     __slots__ = ("_macs",)
 
-    # Hides every local of this frame and those below it (the hmac module's ``key``)
-    # in the error reports Django sends when DEBUG is off; with DEBUG on, Django
-    # shows them all, which is why no local here holds the secret.
+    # Hides the locals of this frame and those below (hmac's ``key``) in the error
+    # reports sent when DEBUG is off; DEBUG shows them all, hence no local holds it.
     @sensitive_variables()
     def __init__(self, conf: PolarSyncSettings) -> None:
         try:
-            # Polar's clients verify with the secret's raw UTF-8 bytes as the key; its
-            # newest client also accepts, for a ``whsec_`` secret, the Standard Webhooks
-            # key: the base64-decoded part after the prefix. Both are tried.
+            # Polar's clients use the secret's raw UTF-8 bytes as the key; its newest
+            # also accepts, for a ``whsec_`` secret, the Standard Webhooks key (the
+            # base64-decoded part after the prefix). Both are tried.
             self._macs: tuple[hmac.HMAC, ...] = (
                 hmac.new(conf.WEBHOOK_SECRET.encode(), digestmod="sha256"),
             )
@@ -83,12 +76,8 @@ class WebhookKeys:
 
 @sensitive_variables()
 def webhook_verify(*, body: bytes, headers: Mapping[str, str], now: float | None = None) -> str:
-    """Check a delivery's Standard Webhooks signature; returns its ``webhook-id``.
-
-    Raises :class:`WebhookRejected` (with the HTTP status to answer) when a header is
-    missing, the timestamp is outside ``WEBHOOK_TOLERANCE`` or the signature does not
-    match the body.
-    """
+    """Check a delivery's signature and timestamp; returns its ``webhook-id``, or raises
+    :class:`WebhookRejected` with the HTTP status to answer."""
     conf = polar_settings()
     if not conf.WEBHOOK_SECRET:
         # 503: Polar retries later, so deliveries are not lost while the secret is set up.
@@ -127,10 +116,8 @@ def _padded(text: str) -> str:
 
 
 def _is_base64_key(conf: PolarSyncSettings) -> bool:
-    """Whether the part after ``whsec_`` is strict base64 of a non-empty key.
-
-    An empty key must never count: ``whsec_`` alone would accept anyone's signature.
-    """
+    """Whether the part after ``whsec_`` is strict base64 of a non-empty key (an empty
+    key must never count: ``whsec_`` alone would accept anyone's signature)."""
     try:
         return bool(
             base64.b64decode(_padded(conf.WEBHOOK_SECRET[len(STANDARD_PREFIX) :]), validate=True)
