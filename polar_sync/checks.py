@@ -42,46 +42,60 @@ def check_polar_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                 id="polar_sync.E001",
             )
         ]
-    # Values out of range: (wrong?, setting, what follows, hint, id).
-    bounds = [
+    messages = _server_messages(conf)
+    floor = conf.lock_timeout_floor
+    # Values out of range: (wrong?, message, hint, id).
+    ranges = [
         (
             not 1 <= conf.PAGE_SIZE <= 100,
-            "PAGE_SIZE",
-            "Polar accepts 1 to 100",
+            f"POLAR_SYNC['PAGE_SIZE'] is {conf.PAGE_SIZE}: Polar accepts 1 to 100.",
             "Leave it unset to use 100, the fastest value.",
             "polar_sync.E003",
         ),
         (
+            conf.TIMEOUT <= 0 or conf.MAX_RETRIES < 0,
+            f"POLAR_SYNC TIMEOUT={conf.TIMEOUT} / MAX_RETRIES={conf.MAX_RETRIES} are invalid.",
+            "TIMEOUT must be > 0 seconds and MAX_RETRIES >= 0.",
+            "polar_sync.E005",
+        ),
+        (
+            conf.TIMEOUT > 0 and floor > conf.LOCK_TIMEOUT,
+            f"POLAR_SYNC['LOCK_TIMEOUT'] is {conf.LOCK_TIMEOUT:g}s: a live sync could be taken "
+            "for dead and its lock taken over while it waits for one HTTP request.",
+            f"Set it to at least {floor:g}s: a running sync heartbeats every "
+            f"{HEARTBEAT_INTERVAL:g}s, also while it waits, except during one request "
+            f"(TIMEOUT={conf.TIMEOUT:g}s), so LOCK_TIMEOUT must exceed twice that interval "
+            f"plus TIMEOUT, and {LOCK_TIMEOUT_MIN:g}s. The default, {DEFAULT_LOCK_TIMEOUT:g}s, "
+            f"suits a TIMEOUT up to {DEFAULT_LOCK_TIMEOUT / 2 - HEARTBEAT_INTERVAL:g}s.",
+            "polar_sync.E004",
+        ),
+        (
             conf.PULL_CHECKPOINT_MAX_AGE <= 0,
-            "PULL_CHECKPOINT_MAX_AGE",
-            "every checkpoint would be stale, so a failed pull could never be resumed",
+            f"POLAR_SYNC['PULL_CHECKPOINT_MAX_AGE'] is {conf.PULL_CHECKPOINT_MAX_AGE}: every "
+            "checkpoint would be stale, so a failed pull could never be resumed.",
             "Give seconds > 0; leave it unset for 86400 (a day).",
             "polar_sync.E011",
         ),
         (
             conf.WEBHOOK_TOLERANCE <= 0,
-            "WEBHOOK_TOLERANCE",
-            "every webhook delivery would be rejected as stale",
+            f"POLAR_SYNC['WEBHOOK_TOLERANCE'] is {conf.WEBHOOK_TOLERANCE}: every webhook "
+            "delivery would be rejected as stale.",
             "Leave it unset for 300 seconds (the Standard Webhooks default).",
             "polar_sync.E006",
         ),
         (
             conf.WEBHOOK_MAX_BODY_BYTES < MIN_WEBHOOK_BODY_BYTES,
-            "WEBHOOK_MAX_BODY_BYTES",
-            "Polar's deliveries would be refused as too large",
+            f"POLAR_SYNC['WEBHOOK_MAX_BODY_BYTES'] is {conf.WEBHOOK_MAX_BODY_BYTES}: Polar's "
+            "deliveries would be refused as too large.",
             f"Leave it unset for 1 MB (1048576); at least {MIN_WEBHOOK_BODY_BYTES} bytes, "
             "since one customer state can take several KB.",
             "polar_sync.E010",
         ),
     ]
-    return _connection_messages(conf) + [
-        Error(f"POLAR_SYNC['{name}'] is {getattr(conf, name)}: {follows}.", hint=hint, id=id_)
-        for wrong, name, follows, hint, id_ in bounds
-        if wrong
-    ]
+    return messages + [Error(msg, hint=hint, id=id_) for wrong, msg, hint, id_ in ranges if wrong]
 
 
-def _connection_messages(conf: PolarSyncSettings) -> list[CheckMessage]:
+def _server_messages(conf: PolarSyncSettings) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     if not conf.ACCESS_TOKEN:
         # A warning, not an error: an error would also block ``migrate`` and
@@ -115,28 +129,6 @@ def _connection_messages(conf: PolarSyncSettings) -> list[CheckMessage]:
                     id="polar_sync.W001",
                 )
             )
-    if conf.TIMEOUT <= 0 or conf.MAX_RETRIES < 0:
-        messages.append(
-            Error(
-                f"POLAR_SYNC TIMEOUT={conf.TIMEOUT} / MAX_RETRIES={conf.MAX_RETRIES} are invalid.",
-                hint="TIMEOUT must be > 0 seconds and MAX_RETRIES >= 0.",
-                id="polar_sync.E005",
-            )
-        )
-    if conf.TIMEOUT > 0 and conf.lock_timeout_floor > conf.LOCK_TIMEOUT:
-        messages.append(
-            Error(
-                f"POLAR_SYNC['LOCK_TIMEOUT'] is {conf.LOCK_TIMEOUT:g}s: a live sync could be "
-                "taken for dead and its lock taken over while it waits for one HTTP request.",
-                hint=f"Set it to at least {conf.lock_timeout_floor:g}s (the default, "
-                f"{DEFAULT_LOCK_TIMEOUT:g}s, suits a TIMEOUT up to "
-                f"{DEFAULT_LOCK_TIMEOUT / 2 - HEARTBEAT_INTERVAL:g}s). A running sync "
-                f"heartbeats every {HEARTBEAT_INTERVAL:g}s, also while it waits; only one "
-                f"request (TIMEOUT={conf.TIMEOUT:g}s) cannot beat, so LOCK_TIMEOUT must "
-                f"exceed twice that interval plus TIMEOUT (and {LOCK_TIMEOUT_MIN:g}s).",
-                id="polar_sync.E004",
-            )
-        )
     return messages
 
 
