@@ -1,8 +1,8 @@
 """Webhooks from Polar: verify a delivery, store it once, then process it order-safely.
 
-A delivery is verified (:mod:`.webhook_verify`), made storable (:mod:`.webhook_body`)
-and stored once per ``webhook-id``. After commit it is processed in this process, or
-by the ``polar_sync.process_webhook`` task when a broker is configured
+A delivery is verified and made storable (:mod:`.webhook_body`), and stored once per
+``webhook-id``. After commit it is processed in this process, or by the
+``polar_sync.process_webhook`` task when a broker is configured
 (:func:`.broker.tasks_run_inline` decides); :mod:`.webhook_handlers` applies each type.
 
 Nothing is lost on the way: an event whose processing never started (a broker down,
@@ -30,9 +30,8 @@ from django.utils.dateparse import parse_datetime
 from ..exceptions import PolarTransientError
 from ..models import WebhookEvent
 from .broker import broker_connection, broker_send, tasks_run_inline
-from .webhook_body import UNSTORABLE_KEY, webhook_body_parse
+from .webhook_body import UNSTORABLE_KEY, webhook_body_parse, webhook_verify
 from .webhook_handlers import HANDLERS, lock_customer
-from .webhook_verify import webhook_verify
 
 logger = logging.getLogger("polar_sync.webhooks")
 
