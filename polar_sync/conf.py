@@ -94,8 +94,7 @@ OPTIONAL_NAMES = Parser("a list of field names or None", _names, optional=True)
 
 
 def setting(parse: Parser, default: T) -> T:
-    """A field of :class:`PolarSyncSettings`, checked by ``parse`` (named, not guessed
-    from the annotation)."""
+    """A settings field checked by ``parse`` (named, not guessed from the annotation)."""
     return field(default=default, metadata={"parse": parse})
 
 
@@ -193,12 +192,9 @@ _last_built: tuple[dict[str, Any], PolarSyncSettings] | None = None
 
 
 def polar_settings() -> PolarSyncSettings:
-    """The current ``POLAR_SYNC`` settings, with defaults filled in; an unknown key is
-    refused, so a typo cannot fall back to a default.
-
-    The checked object is reused while the dict equals the one it was built from (a
-    comparison instead of a validation in every user save) until ``setting_changed``.
-    """
+    """The current ``POLAR_SYNC`` settings, defaults filled in, an unknown key refused
+    (a typo must not fall back to a default). The checked object is reused while the
+    dict is unchanged (no validation in every user save), until ``setting_changed``."""
     global _last_built
     raw: dict[str, Any] = dict(getattr(settings, "POLAR_SYNC", None) or {})
     if _last_built is not None and _last_built[0] == raw:
