@@ -1,11 +1,5 @@
-"""``manage.py polar_webhooks``: stored webhook events, and reprocessing them.
-
-manage.py polar_webhooks                          # counts by status
-manage.py polar_webhooks --replay                 # reprocess every stored event
-manage.py polar_webhooks --replay --failed        # only the failed ones
-manage.py polar_webhooks --replay --since 2025-10-01T00:00:00Z
-manage.py polar_webhooks --sweep                  # process events left received, or due a retry
-"""
+"""``manage.py polar_webhooks``: stored webhook events by status, ``--sweep`` those left
+behind, ``--replay`` them (all, ``--failed``, ``--since``); examples in the README."""
 
 from __future__ import annotations
 
