@@ -14,15 +14,20 @@ from .conf import (
     PolarSyncSettings,
     is_loopback_url,
     polar_settings,
-    resolve_server,
 )
 from .exceptions import PolarConfigurationError
 
-# The documented defaults, for the hints (read off the settings class, not repeated).
 DEFAULT_LOCK_TIMEOUT = PolarSyncSettings.LOCK_TIMEOUT
-DEFAULT_CHECKPOINT_MAX_AGE = PolarSyncSettings.PULL_CHECKPOINT_MAX_AGE
 # A customer state with a few subscriptions, benefits and meters is a few KB.
 MIN_WEBHOOK_BODY_BYTES = 16 * 1024
+
+
+def _settings() -> PolarSyncSettings | None:
+    """The settings, or None when they are invalid (``polar_sync.E001`` reports that)."""
+    try:
+        return polar_settings()
+    except PolarConfigurationError:
+        return None
 
 
 @register(Tags.compatibility)
@@ -37,7 +42,60 @@ def check_polar_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                 id="polar_sync.E001",
             )
         ]
+    messages = _server_messages(conf)
+    floor = conf.lock_timeout_floor
+    # Values out of range: (wrong?, message, hint, id).
+    ranges = [
+        (
+            not 1 <= conf.PAGE_SIZE <= 100,
+            f"POLAR_SYNC['PAGE_SIZE'] is {conf.PAGE_SIZE}: Polar accepts 1 to 100.",
+            "Leave it unset to use 100, the fastest value.",
+            "polar_sync.E003",
+        ),
+        (
+            conf.TIMEOUT <= 0 or conf.MAX_RETRIES < 0,
+            f"POLAR_SYNC TIMEOUT={conf.TIMEOUT} / MAX_RETRIES={conf.MAX_RETRIES} are invalid.",
+            "TIMEOUT must be > 0 seconds and MAX_RETRIES >= 0.",
+            "polar_sync.E005",
+        ),
+        (
+            conf.TIMEOUT > 0 and floor > conf.LOCK_TIMEOUT,
+            f"POLAR_SYNC['LOCK_TIMEOUT'] is {conf.LOCK_TIMEOUT:g}s: a live sync could be taken "
+            "for dead and its lock taken over while it waits for one HTTP request.",
+            f"Set it to at least {floor:g}s: a running sync heartbeats every "
+            f"{HEARTBEAT_INTERVAL:g}s, also while it waits, except during one request "
+            f"(TIMEOUT={conf.TIMEOUT:g}s), so LOCK_TIMEOUT must exceed twice that interval "
+            f"plus TIMEOUT, and {LOCK_TIMEOUT_MIN:g}s. The default, {DEFAULT_LOCK_TIMEOUT:g}s, "
+            f"suits a TIMEOUT up to {DEFAULT_LOCK_TIMEOUT / 2 - HEARTBEAT_INTERVAL:g}s.",
+            "polar_sync.E004",
+        ),
+        (
+            conf.PULL_CHECKPOINT_MAX_AGE <= 0,
+            f"POLAR_SYNC['PULL_CHECKPOINT_MAX_AGE'] is {conf.PULL_CHECKPOINT_MAX_AGE}: every "
+            "checkpoint would be stale, so a failed pull could never be resumed.",
+            "Give seconds > 0; leave it unset for 86400 (a day).",
+            "polar_sync.E011",
+        ),
+        (
+            conf.WEBHOOK_TOLERANCE <= 0,
+            f"POLAR_SYNC['WEBHOOK_TOLERANCE'] is {conf.WEBHOOK_TOLERANCE}: every webhook "
+            "delivery would be rejected as stale.",
+            "Leave it unset for 300 seconds (the Standard Webhooks default).",
+            "polar_sync.E006",
+        ),
+        (
+            conf.WEBHOOK_MAX_BODY_BYTES < MIN_WEBHOOK_BODY_BYTES,
+            f"POLAR_SYNC['WEBHOOK_MAX_BODY_BYTES'] is {conf.WEBHOOK_MAX_BODY_BYTES}: Polar's "
+            "deliveries would be refused as too large.",
+            f"Leave it unset for 1 MB (1048576); at least {MIN_WEBHOOK_BODY_BYTES} bytes, "
+            "since one customer state can take several KB.",
+            "polar_sync.E010",
+        ),
+    ]
+    return messages + [Error(msg, hint=hint, id=id_) for wrong, msg, hint, id_ in ranges if wrong]
 
+
+def _server_messages(conf: PolarSyncSettings) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     if not conf.ACCESS_TOKEN:
         # A warning, not an error: an error would also block ``migrate`` and
@@ -52,9 +110,8 @@ def check_polar_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             )
         )
     try:
-        base_url = resolve_server(conf.SERVER)
+        base_url = conf.base_url
     except PolarConfigurationError as exc:
-        base_url = None
         messages.append(
             Error(
                 str(exc),
@@ -62,86 +119,16 @@ def check_polar_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                 id="polar_sync.E002",
             )
         )
-    if not 1 <= conf.PAGE_SIZE <= 100:
-        messages.append(
-            Error(
-                f"POLAR_SYNC['PAGE_SIZE'] is {conf.PAGE_SIZE}: Polar accepts 1 to 100.",
-                hint="Leave it unset to use 100, the fastest value.",
-                id="polar_sync.E003",
+    else:
+        if base_url.startswith("http://") and not is_loopback_url(base_url):
+            messages.append(
+                Warning(
+                    f"POLAR_SYNC['SERVER'] is a plain http:// URL ({base_url}) that is not "
+                    "loopback: the access token would travel unencrypted.",
+                    hint="Use https://, or a loopback address for a local Polar server.",
+                    id="polar_sync.W001",
+                )
             )
-        )
-    if conf.TIMEOUT <= 0 or conf.MAX_RETRIES < 0:
-        messages.append(
-            Error(
-                f"POLAR_SYNC TIMEOUT={conf.TIMEOUT} / MAX_RETRIES={conf.MAX_RETRIES} are invalid.",
-                hint="TIMEOUT must be > 0 seconds and MAX_RETRIES >= 0.",
-                id="polar_sync.E005",
-            )
-        )
-    if conf.TIMEOUT > 0 and conf.lock_timeout_floor > conf.LOCK_TIMEOUT:
-        messages.append(
-            Error(
-                f"POLAR_SYNC['LOCK_TIMEOUT'] is {conf.LOCK_TIMEOUT:g}s: a live sync could be "
-                "taken for dead and its lock taken over while it waits for one HTTP request.",
-                hint=f"Set it to at least {conf.lock_timeout_floor:g}s (the default, "
-                f"{DEFAULT_LOCK_TIMEOUT:g}s, suits a TIMEOUT up to "
-                f"{DEFAULT_LOCK_TIMEOUT / 2 - HEARTBEAT_INTERVAL:g}s). "
-                f"A running sync heartbeats every {HEARTBEAT_INTERVAL:g}s, also while it "
-                "waits for the request budget, a retry backoff or a Retry-After; only one "
-                f"request (TIMEOUT={conf.TIMEOUT:g}s to connect and to each read) cannot "
-                "beat, so LOCK_TIMEOUT must exceed twice that heartbeat interval plus "
-                f"TIMEOUT (and {LOCK_TIMEOUT_MIN:g}s).",
-                id="polar_sync.E004",
-            )
-        )
-    if conf.PULL_CHECKPOINT_MAX_AGE <= 0:
-        messages.append(
-            Error(
-                f"POLAR_SYNC['PULL_CHECKPOINT_MAX_AGE'] is {conf.PULL_CHECKPOINT_MAX_AGE}: "
-                "every checkpoint would be stale, so a failed pull could never be resumed.",
-                hint=f"Give seconds > 0; leave it unset for {DEFAULT_CHECKPOINT_MAX_AGE:g} "
-                "(a day).",
-                id="polar_sync.E011",
-            )
-        )
-    if base_url and base_url.startswith("http://") and not is_loopback_url(base_url):
-        messages.append(
-            Warning(
-                f"POLAR_SYNC['SERVER'] is a plain http:// URL ({base_url}) that is not "
-                "loopback: the access token would travel unencrypted.",
-                hint="Use https://, or a loopback address for a local Polar server.",
-                id="polar_sync.W001",
-            )
-        )
-    return messages
-
-
-@register(Tags.compatibility)
-def check_webhook_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    try:
-        conf = polar_settings()
-    except PolarConfigurationError:
-        return []  # polar_sync.E001 reports it
-    messages: list[CheckMessage] = []
-    if conf.WEBHOOK_TOLERANCE <= 0:
-        messages.append(
-            Error(
-                f"POLAR_SYNC['WEBHOOK_TOLERANCE'] is {conf.WEBHOOK_TOLERANCE}: every webhook "
-                "delivery would be rejected as stale.",
-                hint="Leave it unset for 300 seconds (the Standard Webhooks default).",
-                id="polar_sync.E006",
-            )
-        )
-    if conf.WEBHOOK_MAX_BODY_BYTES < MIN_WEBHOOK_BODY_BYTES:
-        messages.append(
-            Error(
-                f"POLAR_SYNC['WEBHOOK_MAX_BODY_BYTES'] is {conf.WEBHOOK_MAX_BODY_BYTES}: "
-                "Polar's deliveries would be refused as too large.",
-                hint=f"Leave it unset for 1 MB (1048576); at least {MIN_WEBHOOK_BODY_BYTES} "
-                "bytes, since one customer state can take several KB.",
-                id="polar_sync.E010",
-            )
-        )
     return messages
 
 
@@ -149,11 +136,8 @@ def check_webhook_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
 # without secrets include the route too, and a warning there would only be noise.
 @register(Tags.security, deploy=True)
 def check_webhook_secret(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    try:
-        conf = polar_settings()
-    except PolarConfigurationError:
-        return []
-    if conf.WEBHOOK_SECRET:
+    conf = _settings()
+    if conf is None or conf.WEBHOOK_SECRET:
         return []
     try:
         url = reverse("polar_sync:webhooks")
@@ -174,11 +158,16 @@ def check_webhook_secret(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
 
 @register(Tags.compatibility)
 def check_push_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """USER_PAYLOAD and USER_FILTER must name callables: a typo would fail every user save."""
-    try:
-        conf = polar_settings()
-    except PolarConfigurationError:
-        return []  # polar_sync.E001 reports it
+    """A typo in USER_PAYLOAD, USER_FILTER or USER_FIELDS would fail every user save."""
+    from django.contrib.auth import get_user_model
+    from django.db import router
+
+    from .models import PushOutbox
+    from .services.push import user_field_attname
+
+    conf = _settings()
+    if conf is None:
+        return []
     messages: list[CheckMessage] = []
     for name in ("USER_PAYLOAD", "USER_FILTER"):
         path = getattr(conf, name)
@@ -200,55 +189,38 @@ def check_push_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="polar_sync.E007",
             )
         )
-    messages += _user_fields_errors(conf.USER_FIELDS or ())
-    if conf.PUSH_ENABLED:
-        messages += _outbox_database_warnings()
-    return messages
-
-
-def _outbox_database_warnings() -> list[CheckMessage]:
-    """The outbox row must be written in the user's transaction: the same database."""
-    from django.contrib.auth import get_user_model
-    from django.db import router
-
-    from .models import PushOutbox
-
-    users, outbox = router.db_for_write(get_user_model()), router.db_for_write(PushOutbox)
-    if users == outbox:
-        return []
-    return [
-        Warning(
-            f"Users are written to the {users!r} database and polar_sync's push outbox to "
-            f"{outbox!r}: a user change and its outbox row cannot share a transaction, so "
-            "a change committed just before a crash may never be pushed.",
-            hint="Route polar_sync's models to the user model's database "
-            "(DATABASE_ROUTERS), or set POLAR_SYNC['PUSH_ENABLED'] = False.",
-            id="polar_sync.W004",
-        )
-    ]
-
-
-def _user_fields_errors(names: tuple[str, ...]) -> list[CheckMessage]:
-    """USER_FIELDS must name concrete fields of the user model."""
-    from django.contrib.auth import get_user_model
-
-    from .services.push import user_field_attname
-
     model = get_user_model()
-    bad = [name for name in names if user_field_attname(model=model, name=name) is None]
-    if not bad:
-        return []
-    return [
-        Error(
-            f"POLAR_SYNC['USER_FIELDS'] names {', '.join(map(repr, bad))}, which "
-            f"{'is not a field' if len(bad) == 1 else 'are not fields'} stored on "
-            f"{model._meta.label}.",
-            hint="List the user model's own fields that USER_PAYLOAD and USER_FILTER read, "
-            "e.g. ['email', 'first_name', 'last_name']; [] to compare every save with "
-            "the database instead.",
-            id="polar_sync.E009",
-        )
+    bad = [
+        name
+        for name in conf.USER_FIELDS or ()
+        if user_field_attname(model=model, name=name) is None
     ]
+    if bad:
+        messages.append(
+            Error(
+                f"POLAR_SYNC['USER_FIELDS'] names {', '.join(map(repr, bad))}, which "
+                f"{'is not a field' if len(bad) == 1 else 'are not fields'} stored on "
+                f"{model._meta.label}.",
+                hint="List the user model's own fields that USER_PAYLOAD and USER_FILTER read, "
+                "e.g. ['email', 'first_name', 'last_name']; [] to compare every save with "
+                "the database instead.",
+                id="polar_sync.E009",
+            )
+        )
+    # The outbox row must be written in the user's transaction: the same database.
+    users, outbox = router.db_for_write(model), router.db_for_write(PushOutbox)
+    if conf.PUSH_ENABLED and users != outbox:
+        messages.append(
+            Warning(
+                f"Users are written to the {users!r} database and polar_sync's push outbox to "
+                f"{outbox!r}: a user change and its outbox row cannot share a transaction, so "
+                "a change committed just before a crash may never be pushed.",
+                hint="Route polar_sync's models to the user model's database "
+                "(DATABASE_ROUTERS), or set POLAR_SYNC['PUSH_ENABLED'] = False.",
+                id="polar_sync.W004",
+            )
+        )
+    return messages
 
 
 @register(Tags.compatibility)
@@ -256,10 +228,8 @@ def check_api_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
     """API_PERMISSION_CLASS must name a DRF permission class: a typo would break the API."""
     from .api.permissions import api_permission_class  # the API is optional to load
 
-    try:
-        polar_settings()
-    except PolarConfigurationError:
-        return []  # polar_sync.E001 reports it
+    if _settings() is None:
+        return []
     try:
         api_permission_class()
     except PolarConfigurationError as exc:

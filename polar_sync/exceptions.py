@@ -1,10 +1,9 @@
 """One exception tree for everything that can go wrong talking to Polar.
 
-``PolarError`` is the root. Below it, ``PolarTransientError`` covers failures
-worth retrying (network, timeouts, 429, 5xx) and ``PolarPermanentError`` covers
-those that will fail again the same way (401/403, 404, 422, a malformed body).
-Configuration problems derive from Django's ``ImproperlyConfigured`` instead,
-because they are the deployer's to fix, not the caller's to handle.
+Below the root ``PolarError``, ``PolarTransientError`` is worth retrying (network,
+timeouts, 429, 5xx) and ``PolarPermanentError`` fails again the same way (401/403,
+404, 422, a malformed body). A configuration problem is Django's
+``ImproperlyConfigured``: the deployer's to fix, not the caller's to handle.
 """
 
 from __future__ import annotations
@@ -22,11 +21,7 @@ class PolarError(Exception):
     """Root of every error raised while talking to Polar."""
 
     def __init__(
-        self,
-        message: str,
-        *,
-        operation: str | None = None,
-        status_code: int | None = None,
+        self, message: str, *, operation: str | None = None, status_code: int | None = None
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -84,11 +79,8 @@ class PolarNotFoundError(PolarPermanentError):
 
 
 class PolarEndpointNotAvailableError(PolarPermanentError):
-    """404 without Polar's ``error`` field: the route itself does not exist.
-
-    Newer API versions removed ``/balance``; callers treat this as "stop asking",
-    not as "this customer is gone".
-    """
+    """404 without Polar's ``error`` field: the route does not exist (newer API versions
+    removed ``/balance``): "stop asking", not "this customer is gone"."""
 
 
 class PolarValidationError(PolarPermanentError):
@@ -115,18 +107,12 @@ class PolarResponseError(PolarPermanentError):
 
 class SyncRunLostError(PolarError):
     """A sync run found its row no longer ``running``: another worker took it for dead.
-
-    Neither transient nor permanent: the run stops writing at once, and the pull
-    ends it as failed without touching the row, which now belongs to the other
-    worker's bookkeeping (``abandoned``).
-    """
+    The run stops writing at once; the row is now the other worker's (``abandoned``)."""
 
 
 class WebhookRejected(PolarError):
     """A delivery that must not be stored: missing headers, bad signature, stale, not JSON.
-
-    ``status`` is the HTTP status to answer; the message never contains the secret.
-    """
+    ``status`` is the HTTP status to answer; the message never contains the secret."""
 
     def __init__(self, reason: str, *, status: int = 400) -> None:
         super().__init__(reason)

@@ -83,7 +83,7 @@ def test_the_debug_500_page_of_a_failure_inside_verification_shows_no_secret(mon
 
 def test_the_key_holder_has_a_redacted_repr(settings):
     from polar_sync.conf import polar_settings
-    from polar_sync.services.webhook_verify import WebhookKeys
+    from polar_sync.services.webhook_body import WebhookKeys
 
     keys = WebhookKeys(polar_settings())
     assert repr(keys) == "<WebhookKeys ***>" and str(keys) == "<WebhookKeys ***>"

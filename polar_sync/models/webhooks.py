@@ -8,9 +8,7 @@ from django.utils import timezone
 
 class WebhookEvent(models.Model):
     """One webhook delivery, keyed by its ``webhook-id``: a redelivery finds this row.
-
-    The body is kept as Polar sent it, so that any event (a failed one, or one
-    of a type polar_sync does not handle yet) can be replayed later.
+    The body is kept as sent, so that any event can be replayed later.
 
     =========  ==============================================================
     status     how it gets there, and what comes next
@@ -26,11 +24,11 @@ class WebhookEvent(models.Model):
     """
 
     class Status(models.TextChoices):
-        RECEIVED = "received", "Received"  # stored, processing not finished yet
-        RETRYING = "retrying", "Retrying"  # a transient failure; tried again later
+        RECEIVED = "received", "Received"
+        RETRYING = "retrying", "Retrying"
         PROCESSED = "processed", "Processed"
         FAILED = "failed", "Failed"
-        IGNORED = "ignored", "Ignored"  # unknown type, or older than what the mirror holds
+        IGNORED = "ignored", "Ignored"
 
     webhook_id = models.CharField(max_length=255, unique=True, help_text="The webhook-id header.")
     event_type = models.CharField(max_length=64, help_text="e.g. customer.state_changed")

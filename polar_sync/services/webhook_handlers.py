@@ -1,16 +1,13 @@
 """Applying each type of webhook event to the mirror, order-safely.
 
-Events can arrive twice and in any order, so no handler lets an older event
-overwrite what the mirror already holds:
+Events can arrive twice and in any order, so no older event overwrites the mirror:
+``customer.created`` / ``customer.updated`` are compared by ``modified_at``,
+``customer.state_changed`` by its ``timestamp`` against the newest state event
+applied for that customer (a state change leaves ``modified_at`` alone), and nothing
+revives a customer the mirror holds as deleted, except a later change.
 
-- ``customer.created`` / ``customer.updated`` are compared by ``modified_at``;
-- ``customer.state_changed`` by the payload's ``timestamp`` against the newest state
-  event already applied for that customer (a state change does not touch the
-  customer's ``modified_at``);
-- nothing revives a customer the mirror holds as deleted, except a later change.
-
-A handler returns why it ignored the event (``None`` when applied) and raises when
-it cannot apply it; :func:`.webhooks.webhook_event_process` records either outcome.
+A handler returns why it ignored the event (``None`` when applied) or raises;
+:func:`.webhooks.webhook_event_process` records the outcome.
 """
 
 from __future__ import annotations
@@ -114,12 +111,9 @@ HANDLERS: dict[str, Callable[[WebhookEvent], str | None]] = {
 
 
 def lock_customer(customer_id: uuid.UUID) -> None:
-    """Serialize the processing of one customer's events across workers (PostgreSQL).
-
-    Without it, two workers could each check that no newer event was applied, and
-    the older one could commit last. SQLite has no such lock: there, one worker at a
-    time should process webhooks (SQLite is for development and tests).
-    """
+    """Serialize the processing of one customer's events across workers (PostgreSQL):
+    else two could each find no newer event applied, and the older commit last. SQLite
+    has no such lock: one worker at a time there (it is for development and tests)."""
     if connection.vendor != "postgresql":
         return
     objid = int.from_bytes(customer_id.bytes[:4], "big", signed=True)

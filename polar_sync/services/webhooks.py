@@ -1,18 +1,16 @@
 """Webhooks from Polar: verify a delivery, store it once, then process it order-safely.
 
-A delivery is verified with the Standard Webhooks scheme (:mod:`.webhook_verify`),
-made storable (:mod:`.webhook_body`) and stored once per ``webhook-id``. After
-commit it is processed in this process, or by the ``polar_sync.process_webhook``
-task when a broker is configured (one decision for all queued work:
-:func:`.broker.tasks_run_inline`). Each event type is applied by
-:mod:`.webhook_handlers`, order-safely.
+A delivery is verified and made storable (:mod:`.webhook_body`), and stored once per
+``webhook-id``. After commit it is processed in this process, or by the
+``polar_sync.process_webhook`` task when a broker is configured
+(:func:`.broker.tasks_run_inline` decides); :mod:`.webhook_handlers` applies each type.
 
-Nothing is lost on the way: an event whose processing never started (a broker
-down, a crash after commit) stays ``received``, and one that met a transient
-failure (database, network) is ``retrying`` with ``next_attempt_at`` (backoff);
-:func:`webhook_events_sweep`, run periodically (the ``polar_sync.sweep_webhooks``
-task, ``manage.py polar_webhooks --sweep``) and after each in-process delivery,
-processes both. See :class:`~polar_sync.models.WebhookEvent` for the states.
+Nothing is lost on the way: an event whose processing never started (a broker down,
+a crash after commit) stays ``received``, and one that met a transient failure is
+``retrying`` with a backoff; :func:`webhook_events_sweep` (the
+``polar_sync.sweep_webhooks`` task, ``manage.py polar_webhooks --sweep``, and after
+each in-process delivery) processes both. :class:`~polar_sync.models.WebhookEvent`
+has the table of states.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -32,19 +30,15 @@ from django.utils.dateparse import parse_datetime
 from ..exceptions import PolarTransientError
 from ..models import WebhookEvent
 from .broker import broker_connection, broker_send, tasks_run_inline
-from .webhook_body import UNSTORABLE_KEY, webhook_body_parse
+from .webhook_body import UNSTORABLE_KEY, webhook_body_parse, webhook_verify
 from .webhook_handlers import HANDLERS, lock_customer
-from .webhook_verify import webhook_verify
 
 logger = logging.getLogger("polar_sync.webhooks")
 
 Status = WebhookEvent.Status
+Progress = Callable[[WebhookEvent], None] | None  # called with each processed event
 # Failures worth another attempt: the database or the network was away for a while.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    OperationalError,
-    InterfaceError,
-    PolarTransientError,
-)
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, PolarTransientError)
 # Attempts before a transient failure counts as failed, and the backoff between them:
 # RETRY_BASE * 2**(attempt - 1), capped: 30 s, 1, 2, 4, 8, 16, 32 min (about an hour).
 MAX_ATTEMPTS = 8
@@ -60,30 +54,14 @@ INLINE_SWEEP_LIMIT = 20
 
 
 def webhook_receive(*, body: bytes, headers: Mapping[str, str]) -> tuple[WebhookEvent, bool]:
-    """Verify and store one delivery; processing is arranged after commit if it is new.
+    """Verify and store one delivery; returns the event and whether it is new.
 
-    Returns the event and whether it was new (False: a redelivery, not processed again).
-    A genuine body the database cannot hold as sent is stored failed (see
-    :mod:`.webhook_body`); one that is not a JSON object is rejected.
+    A redelivery of a stored ``webhook-id`` is not processed again. A type polar_sync
+    does not handle is stored ``ignored``, a genuine body the database cannot hold as
+    sent ``failed`` (:mod:`.webhook_body`); any other is dispatched after commit.
     """
     webhook_id = webhook_verify(body=body, headers=headers)
     payload, problem = webhook_body_parse(body)
-    return webhook_event_store(webhook_id=webhook_id, payload=payload, problem=problem)
-
-
-def webhook_event_store(
-    *, webhook_id: str, payload: dict[str, Any], problem: str = ""
-) -> tuple[WebhookEvent, bool]:
-    """Store a verified delivery once per ``webhook_id``; returns ``(event, created)``.
-
-    An event of a type polar_sync does not handle is stored as ``ignored`` and not
-    processed (a replay after an upgrade that handles it will process it); one whose
-    body could not be stored as sent (``problem``) is stored ``failed``. Any other is
-    handed to :func:`webhook_event_dispatch` once the transaction commits.
-    """
-    existing = WebhookEvent.objects.filter(webhook_id=webhook_id).first()
-    if existing is not None:
-        return existing, False
     kind = payload.get("type")
     event_type = kind if isinstance(kind, str) else ""
     values: dict[str, Any] = {
@@ -95,27 +73,23 @@ def webhook_event_store(
     handled = event_type in HANDLERS and not problem
     if problem:
         values.update(status=Status.FAILED, error=problem, processed_at=timezone.now())
+    elif not handled:
+        values.update(
+            status=Status.IGNORED, error=_not_handled(event_type), processed_at=timezone.now()
+        )
+    # A race of two deliveries of one webhook-id: the loser gets the winner's row.
+    event, created = WebhookEvent.objects.get_or_create(webhook_id=webhook_id, defaults=values)
+    if created and problem:
         logger.warning(
             "webhook %s (%s) stored as failed: %s", webhook_id, event_type or "?", problem
         )
-    elif not handled:
-        values.update(
-            status=Status.IGNORED,
-            error=f"event type {event_type!r} is not handled",
-            processed_at=timezone.now(),
-        )
-    try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(webhook_id=webhook_id, **values)
-            if handled:
-                transaction.on_commit(lambda: webhook_event_dispatch(event_id=event.pk))
-    except IntegrityError:
-        # Two deliveries of one webhook-id raced; the other one stored it.
-        existing = WebhookEvent.objects.filter(webhook_id=webhook_id).first()
-        if existing is None:
-            raise
-        return existing, False
-    return event, True
+    if created and handled:
+        transaction.on_commit(lambda: webhook_event_dispatch(event_id=event.pk))
+    return event, created
+
+
+def _not_handled(event_type: str) -> str:
+    return f"event type {event_type!r} is not handled"
 
 
 def webhook_event_dispatch(*, event_id: int) -> None:
@@ -149,31 +123,21 @@ def webhook_event_dispatch(*, event_id: int) -> None:
         )
 
 
-def _due(event: WebhookEvent, now: datetime) -> bool:
-    if event.status == Status.RECEIVED:
-        return True
-    if event.status == Status.RETRYING:
-        return event.next_attempt_at is None or event.next_attempt_at <= now
-    return False
-
-
-def _retry_delay(attempts: int) -> timedelta:
-    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
-
-
 def webhook_event_process(*, event_id: int, force: bool = False) -> WebhookEvent:
-    """Apply one stored event to the mirror and record the outcome on it.
+    """Apply one stored event to the mirror and record the outcome on it (not raised).
 
     Only an event that is due (``received``, or ``retrying`` whose time came) is
-    processed, unless ``force`` (a replay). A transient failure (database, network)
-    makes it ``retrying`` with a backoff until ``MAX_ATTEMPTS``; any other failure
-    makes it ``failed`` at once. Failures are recorded on the event, not raised: the
-    delivery was acknowledged and the event can be replayed.
+    processed, unless ``force`` (a replay). A transient failure makes it ``retrying``
+    with a backoff until ``MAX_ATTEMPTS``; any other failure makes it ``failed``.
     """
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().get(pk=event_id)
         now = timezone.now()
-        if not force and not _due(event, now):
+        due = event.status == Status.RECEIVED or (
+            event.status == Status.RETRYING
+            and (event.next_attempt_at is None or event.next_attempt_at <= now)
+        )
+        if not force and not due:
             return event
         event.attempts += 1
         event.next_attempt_at = None
@@ -182,10 +146,7 @@ def webhook_event_process(*, event_id: int, force: bool = False) -> WebhookEvent
             # Only the text of the body was kept: nothing to apply; the error says why.
             event.status = Status.FAILED
         elif handler is None:
-            event.status, event.error = (
-                Status.IGNORED,
-                f"event type {event.event_type!r} is not handled",
-            )
+            event.status, event.error = Status.IGNORED, _not_handled(event.event_type)
         else:
             if event.customer_id is not None:
                 lock_customer(event.customer_id)
@@ -206,39 +167,27 @@ def webhook_event_process(*, event_id: int, force: bool = False) -> WebhookEvent
 
 def _record_failure(event: WebhookEvent, exc: Exception, *, retry: bool, now: datetime) -> None:
     event.error = f"{type(exc).__name__}: {exc}"[:4000]
+    event.status = Status.RETRYING if retry else Status.FAILED
+    outcome = "failed for good"
     if retry:
-        event.status = Status.RETRYING
-        event.next_attempt_at = now + _retry_delay(event.attempts)
-        logger.warning(
-            "webhook %s (%s) failed (attempt %d of %d), retrying at %s: %s",
-            event.webhook_id,
-            event.event_type,
-            event.attempts,
-            MAX_ATTEMPTS,
-            event.next_attempt_at.isoformat(),
-            event.error,
-        )
-        return
-    event.status = Status.FAILED
+        event.next_attempt_at = now + min(RETRY_BASE * 2 ** (event.attempts - 1), RETRY_MAX)
+        outcome = f"retrying at {event.next_attempt_at.isoformat()}"
     logger.warning(
-        "webhook %s (%s) failed after %d attempt(s): %s",
+        "webhook %s (%s) failed (attempt %d of %d), %s: %s",
         event.webhook_id,
         event.event_type,
         event.attempts,
+        MAX_ATTEMPTS,
+        outcome,
         event.error,
     )
 
 
-def webhook_events_sweep(
-    *,
-    limit: int | None = None,
-    progress: Callable[[WebhookEvent], None] | None = None,
-) -> Counter[str]:
+def webhook_events_sweep(*, limit: int | None = None, progress: Progress = None) -> Counter[str]:
     """Process the events left behind, oldest change first; returns counts by outcome.
 
-    Takes the events still ``received`` ``SWEEP_GRACE`` after they arrived (their
-    task was lost: a broker down, a process killed) and the ``retrying`` ones whose
-    ``next_attempt_at`` came. Safe to run at any time, from several workers.
+    Takes the events still ``received`` ``SWEEP_GRACE`` after they arrived (their task
+    was lost) and the ``retrying`` ones whose time came. Safe from several workers.
     """
     now = timezone.now()
     due = WebhookEvent.objects.filter(
@@ -253,14 +202,10 @@ def webhook_events_replay(
     failed_only: bool = False,
     since: datetime | None = None,
     ids: Iterable[int] | None = None,
-    progress: Callable[[WebhookEvent], None] | None = None,
+    progress: Progress = None,
 ) -> Counter[str]:
-    """Process stored events again, oldest change first; returns counts by outcome.
-
-    Selects every event, or only failed ones, those received since ``since``, or
-    those with the primary keys ``ids`` (e.g. an admin action). Safe to run at any
-    time: an event older than what the mirror holds is ignored.
-    """
+    """Process the selected stored events again, oldest change first; returns counts
+    by outcome. Safe at any time: an event older than the mirror is ignored."""
     events = WebhookEvent.objects.all()
     if ids is not None:
         events = events.filter(pk__in=list(ids))
@@ -276,9 +221,8 @@ def _events_process(
     *,
     force: bool,
     limit: int | None = None,
-    progress: Callable[[WebhookEvent], None] | None,
+    progress: Progress,
 ) -> Counter[str]:
-    """Process ``events`` one by one, oldest change first; returns counts by outcome."""
     oldest_first = events.order_by(F("occurred_at").asc(nulls_last=True), "received_at", "pk")
     outcomes: Counter[str] = Counter()
     for pk in list(oldest_first.values_list("pk", flat=True)[:limit]):
@@ -290,7 +234,7 @@ def _events_process(
 
 
 def webhook_event_counts(*, since: datetime | None = None) -> dict[str, int]:
-    """How many stored events are in each status (every status present, zero or not)."""
+    """How many stored events are in each status (every status, zero or not)."""
     events = WebhookEvent.objects.all()
     if since is not None:
         events = events.filter(received_at__gte=since)
@@ -304,14 +248,13 @@ def _occurred_at(payload: dict[str, Any]) -> datetime | None:
     value = payload.get("timestamp")
     try:
         parsed = parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:  # well-formed but impossible, e.g. month 13
-        return None
-    if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
+        if parsed is None:
+            return None
         # The database stores UTC: an offset must not push year 1 or 9999 out of range.
-        return parsed.astimezone(UTC) if parsed is not None else None
-    except OverflowError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # ValueError: well-formed but impossible (month 13)
         return None
 
 

@@ -1,11 +1,5 @@
-"""``manage.py polar_webhooks``: stored webhook events, and reprocessing them.
-
-manage.py polar_webhooks                          # counts by status
-manage.py polar_webhooks --replay                 # reprocess every stored event
-manage.py polar_webhooks --replay --failed        # only the failed ones
-manage.py polar_webhooks --replay --since 2025-10-01T00:00:00Z
-manage.py polar_webhooks --sweep                  # process events left received, or due a retry
-"""
+"""``manage.py polar_webhooks``: stored webhook events by status, ``--sweep`` those left
+behind, ``--replay`` them (all, ``--failed``, ``--since``); examples in the README."""
 
 from __future__ import annotations
 
@@ -18,6 +12,8 @@ from polar_sync import services
 from polar_sync.management import arguments
 from polar_sync.models import WebhookEvent
 
+Status = WebhookEvent.Status
+
 
 class Command(BaseCommand):
     help = (
@@ -29,15 +25,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--replay",
             action="store_true",
-            help="Process the selected events again, oldest change first. Safe to repeat: "
-            "an event older than what the mirror holds is ignored.",
+            help="Process the selected events again, oldest change first (safe to repeat).",
         )
         parser.add_argument(
             "--sweep",
             action="store_true",
-            help="Process the events still received after a short grace (their task was "
-            "lost, e.g. the broker was down) and the retrying ones that are due; what the "
-            "periodic polar_sync.sweep_webhooks task does.",
+            help="Process the events left received (their task was lost) and the retrying "
+            "ones that are due, as the periodic polar_sync.sweep_webhooks task does.",
         )
         parser.add_argument(
             "--failed", action="store_true", help="Select only the events whose processing failed."
@@ -54,7 +48,8 @@ class Command(BaseCommand):
         if options["sweep"]:
             if options["replay"] or options["failed"] or since:
                 raise CommandError("--sweep selects its own events: drop --replay/--failed/--since")
-            self._sweep()
+            outcomes = services.webhook_events_sweep(progress=self._progress)
+            self.stdout.write(_summary("swept", outcomes))
             return
         if not options["replay"]:
             if options["failed"]:
@@ -68,21 +63,15 @@ class Command(BaseCommand):
             failed_only=options["failed"], since=since, progress=self._progress
         )
         self.stdout.write(_summary("replayed", outcomes))
-        if outcomes[WebhookEvent.Status.FAILED]:
-            raise CommandError(
-                f"{outcomes[WebhookEvent.Status.FAILED]} event(s) failed again (errors above)"
-            )
+        if failed := outcomes[Status.FAILED]:
+            raise CommandError(f"{failed} event(s) failed again (errors above)")
 
     def _progress(self, event: WebhookEvent) -> None:
-        if event.status in (WebhookEvent.Status.FAILED, WebhookEvent.Status.RETRYING):
+        if event.status in (Status.FAILED, Status.RETRYING):
             self.stderr.write(f"{event.webhook_id} {event.event_type}: {event.error}")
-
-    def _sweep(self) -> None:
-        outcomes = services.webhook_events_sweep(progress=self._progress)
-        self.stdout.write(_summary("swept", outcomes))
 
 
 def _summary(done: str, outcomes: Counter[str]) -> str:
     """``replayed 3 event(s): 2 processed, 1 ignored``."""
-    summary = ", ".join(f"{outcomes[s]} {s}" for s in WebhookEvent.Status.values if outcomes[s])
+    summary = ", ".join(f"{outcomes[s]} {s}" for s in Status.values if outcomes[s])
     return f"{done} {sum(outcomes.values())} event(s)" + (f": {summary}" if summary else "")
