@@ -19,6 +19,7 @@ from typing import Any
 from . import constants as c
 from . import state as st
 from .internals import StoreInternals
+from .members import seed_teams
 from .records import (
     CustomerRecord,
     NotFound,
@@ -31,6 +32,7 @@ from .records import (
 )
 from .requestlog import RequestRecord
 from .seed import seed_records
+from .versions import dated
 
 _UNSET: Any = object()
 Timestamp = str | datetime | int
@@ -140,7 +142,7 @@ class ArrangeMixin:
             email = values.get("email")
             if (
                 email is not None
-                and email.lower() != record.email.lower()
+                and email.lower() != (record.email or "").lower()
                 and email.lower() in self._by_email
             ):
                 raise ValueError(f"a live customer already has the email {email!r}")
@@ -341,8 +343,13 @@ class ArrangeMixin:
 
     # -- seeding and the request log ----------------------------------------------------------
 
-    def seed(self: StoreInternals, n: int = 1000, seed: int = 0) -> None:
-        """Add ``n`` realistic customers, the same for the same seed (seed.py); no events."""
+    def seed(self: Any, n: int = 1000, seed: int = 0, *, teams: bool | None = None) -> None:
+        """Add ``n`` realistic customers, the same for the same seed (seed.py); no events.
+
+        ``teams`` (default: in a 2026 store) also turns about one in ten into a team with
+        members (members.seed_teams) and publishes the catalog's products and benefits; a
+        2025-10 store's customers stay exactly those of ``seed_records``.
+        """
         with self.lock:
             if self._catalog is None:
                 self._catalog = st.Catalog.generate(seed)
@@ -353,8 +360,13 @@ class ArrangeMixin:
                 taken_emails=self._by_email,
                 taken_external=self._by_external,
             )
+            members = []
+            if teams if teams is not None else dated(self.api_version):
+                members = seed_teams(records, seed)
+                self.publish_catalog()
             self._seq += n
             self._bulk_index(records)
+            self._members.update((m["id"], m) for m in members)
 
     @property
     def requests(self: StoreInternals) -> list[RequestRecord]:
