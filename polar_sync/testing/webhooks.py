@@ -3,8 +3,9 @@
 A :class:`WebhookSender` subscribes to a :class:`~polar_sync.testing.store.PolarStore` and
 POSTs ``{"type": ..., "timestamp": ..., "data": ...}`` (the ``Webhook*Payload`` schemas;
 the 2026 versions add a top-level ``api_version``) for every change, from one background
-thread, retrying failed deliveries with exponential backoff. For tests it can deliver every event twice (``duplicate``) and deliver
-each batch of events newest first (``reorder``)::
+thread, retrying failed deliveries with exponential backoff. For tests it can deliver
+every event twice (``duplicate``) and deliver each batch of events newest first
+(``reorder``)::
 
     server = LocalPolarServer(webhook_url="http://127.0.0.1:8000/polar/webhooks/",
                               webhook_secret="polar_whs_...").start()

@@ -17,7 +17,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from polar_sync.management import arguments
-from polar_sync.testing import LocalPolarServer
+from polar_sync.testing import LocalPolarServer, versions
 from polar_sync.testing.params import CUSTOMERS_MAX, LATENCY_MAX
 
 
@@ -95,6 +95,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Answer /v1/customers/{id}/balance as an unknown route (404).",
         )
+        add(
+            "--api-version",
+            choices=versions.CONFIGURABLE,
+            default=versions.DEFAULT,
+            help=f"Version served without a Polar-Version header (default {versions.DEFAULT}); "
+            f"{versions.ERA_2025}: Polar before dated versions, with /balance.",
+        )
         add("--verbose-requests", action="store_true", help="Log each request.")
         add(
             "--webhook-url",
@@ -133,6 +140,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Access token: {server.token}")
         self.stdout.write(f"Organization: {server.organization_id}")
+        self.stdout.write(f"API version: {server.api_version}")
         self.stdout.write(
             f'POLAR_SYNC = {{"SERVER": "{server.url}", "ACCESS_TOKEN": "{server.token}"}}'
         )
@@ -164,6 +172,7 @@ class Command(BaseCommand):
             verbose=options["verbose_requests"],
             webhook_url=options["webhook_url"],
             webhook_secret=options["webhook_secret"],
+            api_version=options.get("api_version") or versions.DEFAULT,
         )
 
     def _listen_check(self, host: str, port: int) -> None:
