@@ -24,10 +24,8 @@ from .records import (
     CustomerRecord,
     NotFound,
     address_tuple,
-    customer_dict,
     iso,
     now_us,
-    state_dict,
     to_us,
 )
 from .requestlog import RequestRecord
@@ -93,7 +91,7 @@ class ArrangeMixin:
                 record.deleted_us = max(now_us(), created + 1)
             self._index(record)
             events = self._events(record, c.EVENT_CUSTOMER_CREATED, c.EVENT_CUSTOMER_STATE_CHANGED)
-            data = customer_dict(record, self.organization_id)
+            data = self._customer_payload(record, self.api_version)
         self._dispatch(events)
         return data
 
@@ -101,14 +99,14 @@ class ArrangeMixin:
         """A customer by id, deleted ones included (``deleted_at`` set); None if unknown."""
         with self.lock:
             record = self._by_id.get(customer_id)
-            return customer_dict(record, self.organization_id) if record else None
+            return self._customer_payload(record, self.api_version) if record else None
 
     def get_customer_by_external_id(
         self: StoreInternals, external_id: str
     ) -> dict[str, Any] | None:
         with self.lock:
             record = self._by_external.get(external_id)
-            return customer_dict(record, self.organization_id) if record else None
+            return self._customer_payload(record, self.api_version) if record else None
 
     def customers(self: StoreInternals, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Every live customer (and deleted ones if asked), oldest first."""
@@ -117,7 +115,7 @@ class ArrangeMixin:
             if include_deleted:
                 records += [r for r in self._by_id.values() if r.deleted_us is not None]
                 records.sort(key=CustomerRecord.order_key)
-            return [customer_dict(r, self.organization_id) for r in records]
+            return [self._customer_payload(r, self.api_version) for r in records]
 
     def update_customer(self: StoreInternals, customer_id: str, **fields: Any) -> dict[str, Any]:
         """Set fields of a live customer directly (``email``, ``name``, ``external_id``,
@@ -151,7 +149,7 @@ class ArrangeMixin:
                 raise ValueError(f"a live customer already has external_id {ext!r}")
             self._assign(record, values)
             events = self._events(record, c.EVENT_CUSTOMER_UPDATED, c.EVENT_CUSTOMER_STATE_CHANGED)
-            data = customer_dict(record, self.organization_id)
+            data = self._customer_payload(record, self.api_version)
         self._dispatch(events)
         return data
 
@@ -160,7 +158,7 @@ class ArrangeMixin:
         with self.lock:
             record = self._live(customer_id)
             events = self._soft_delete(record)
-            data = customer_dict(record, self.organization_id)
+            data = self._customer_payload(record, self.api_version)
         self._dispatch(events)
         return data
 
@@ -172,7 +170,7 @@ class ArrangeMixin:
             record = self._by_id.get(customer_id)
             if record is None:
                 raise NotFound(customer_id)
-            return state_dict(record, self.organization_id, self._state(record))
+            return self._state_payload(record, self.api_version)
 
     def get_balance(self: StoreInternals, customer_id: str) -> dict[str, Any]:
         with self.lock:
