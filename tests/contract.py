@@ -162,6 +162,8 @@ def _coerce(raw_values: list[str], schema: dict[str, Any]) -> Any:
     if len(raw_values) != 1:
         raise AssertionError(f"parameter given {len(raw_values)} times but is not an array")
     value = raw_values[0]
+    if "boolean" in types and value in ("true", "false"):
+        return value == "true"
     if "integer" in types:
         try:
             return int(value)
