@@ -127,8 +127,8 @@ def test_members(polar: LocalPolarServer) -> None:
     made = valid(polar, "POST", base, status=201, json_body={"email": "bob@rich.io",
                                                              "external_id": "m-bob"})  # fmt: skip
     ext = "/v1/customers/external/rich-1/members"
-    other = valid(polar, "POST", ext, status=201, json_body={"email": "cy@rich.io",
-                                                             "role": "billing_manager"})  # fmt: skip
+    cy = {"email": "cy@rich.io", "role": "billing_manager"}
+    other = valid(polar, "POST", ext, status=201, json_body=cy)
     valid(polar, "GET", f"{base}/{made['id']}", status=200)
     valid(polar, "PATCH", f"{base}/{made['id']}", json_body={"name": "Bob"}, status=200)
     valid(polar, "GET", f"{ext}/m-bob", status=200)

@@ -12,7 +12,6 @@ slice; other filters and sortings are computed once and cached until the next ch
 from __future__ import annotations
 
 import bisect
-import logging
 import random
 import threading
 import uuid
@@ -24,6 +23,7 @@ from . import constants as c
 from . import versions as v
 from .arrange import ArrangeMixin
 from .catalog import CatalogMixin
+from .events import EventsMixin
 from .listing import plain_window, render_page, select
 from .members import MembersMixin
 from .params import check_uuid
@@ -33,18 +33,14 @@ from .records import (
     StateRecord,
     address_tuple,
     csv_chunks,
-    customer_dict,
-    customer_json,
     now_us,
-    state_dict,
     uuid4_from,
 )
 from .requestlog import RequestLog
+from .seats import SeatsMixin
 from .seed import SEED_END_US
 from .state import Catalog, seeded_state
 from .validation import ListQuery, ValidationFailed, error
-
-logger = logging.getLogger(__name__)
 
 Subscriber = Callable[[str, dict[str, Any]], None]
 Event = tuple[str, dict[str, Any]]
@@ -53,7 +49,7 @@ DEFAULT_ORGANIZATION_ID = uuid4_from(random.Random("polar_sync.testing organizat
 _CACHE_SIZE = 8
 
 
-class PolarStore(ArrangeMixin, MembersMixin, CatalogMixin):
+class PolarStore(EventsMixin, ArrangeMixin, MembersMixin, SeatsMixin, CatalogMixin):
     """One Polar organization's customers (and, in the 2026 versions, their team members,
     products and benefits); thread-safe.
 
@@ -198,54 +194,6 @@ class PolarStore(ArrangeMixin, MembersMixin, CatalogMixin):
         if state is None:
             state = record.state = StateRecord()
         return state
-
-    # -- change events -----------------------------------------------------------------
-
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(event_type, payload)`` after every change to a customer or its
-        state (via the API or this handle; bulk seeding excepted). Event types are Polar's
-        webhook ones: ``customer.created``/``updated``/``deleted`` (payload: Customer) and
-        ``customer.state_changed`` (payload: CustomerState). Returns an unsubscribe function.
-        """
-        self.subscribers.append(callback)
-        return lambda: self.subscribers.remove(callback)
-
-    def _events(self, record: CustomerRecord, *types: str) -> list[Event]:
-        if not self.subscribers:
-            return []
-        events: list[Event] = []
-        for event_type in types:
-            if event_type == c.EVENT_CUSTOMER_STATE_CHANGED:
-                payload = self._state_payload(record, self.api_version)
-            else:
-                payload = self._customer_payload(record, self.api_version)
-            events.append((event_type, payload))
-        return events
-
-    def _customer_payload(self, record: CustomerRecord, version: str) -> dict[str, Any]:
-        """The Customer JSON of ``version``."""
-        if v.dated(version):
-            return v.customer_dict(record, self.organization_id)
-        return customer_dict(record, self.organization_id)
-
-    def _state_payload(self, record: CustomerRecord, version: str) -> dict[str, Any]:
-        if v.dated(version):
-            return v.state_dict(record, self.organization_id, self._state(record))
-        return state_dict(record, self.organization_id, self._state(record))
-
-    def _customer_body(self, record: CustomerRecord, version: str) -> bytes:
-        if v.dated(version):
-            return v.dumps(v.customer_dict(record, self.organization_id))
-        return customer_json(record, self.organization_id)
-
-    def _dispatch(self, events: list[Event]) -> None:
-        # Outside the lock: a subscriber may call back into the store.
-        for event_type, payload in events:
-            for callback in list(self.subscribers):
-                try:
-                    callback(event_type, payload)
-                except Exception:
-                    logger.exception("polar_sync.testing subscriber failed on %s", event_type)
 
     # -- API operations (used by the HTTP layer) ---------------------------------------
 
