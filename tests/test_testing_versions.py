@@ -288,3 +288,23 @@ def test_seats_on_state_subscriptions(polar: LocalPolarServer) -> None:
     era.start_subscription(solo["id"])
     era.get_state(solo["id"])  # no seats / units in the 2025-10 shape
     assert "seats" not in era.get_state(solo["id"])["active_subscriptions"][0]
+
+
+def test_the_handle_sets_the_2026_fields(polar: LocalPolarServer) -> None:
+    team = polar.store.add_customer(
+        type="team",
+        name="Initech",
+        billing_name="Initech LLC",
+        locale="en-US",
+        first_user_event_at="2026-01-02T03:04:05Z",
+    )
+    assert team["email"] is None and team["type"] == "team"
+    shown = get(polar, f"/v1/customers/{team['id']}").json()
+    assert shown["billing_name"] == "Initech LLC" and shown["locale"] == "en-US"
+    assert shown["first_user_event_at"] == "2026-01-02T03:04:05Z"
+    method = "3b2a8e2e-7a8e-4f4c-9a55-2b1d4c3e5f61"
+    polar.store.update_customer(team["id"], default_payment_method_id=method, locale=None)
+    shown = get(polar, f"/v1/customers/{team['id']}").json()
+    assert shown["default_payment_method_id"] == method and shown["locale"] is None
+    with pytest.raises(TypeError):
+        polar.store.add_customer(kind="team")

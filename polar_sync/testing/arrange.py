@@ -30,7 +30,7 @@ from .records import (
 )
 from .requestlog import RequestRecord
 from .seed import seed_records
-from .versions import dated
+from .versions import FIELDS_2026, dated, handle_fields
 
 _UNSET: Any = object()
 Timestamp = str | datetime | int
@@ -58,17 +58,24 @@ class ArrangeMixin:
         modified_at: Timestamp | None = None,
         balance: int = 0,
         deleted: bool = False,
+        **fields_2026: Any,
     ) -> dict[str, Any]:
-        """Add a customer with any field values; returns it as Polar's Customer JSON.
+        """Add a customer with any field values; returns it as Polar's Customer JSON (of
+        the store's version).
 
-        ``email`` defaults to a unique ``customer-<n>@example.com``; ``created_at`` to now
-        (after every existing customer); ``deleted=True`` adds it already soft-deleted.
+        ``email`` defaults to a unique ``customer-<n>@example.com`` (a team keeps none);
+        ``created_at`` to now (after every existing customer); ``deleted=True`` adds it
+        already soft-deleted. The 2026 fields are keywords too: ``type`` ("individual" or
+        "team"), ``billing_name``, ``locale``, ``default_payment_method_id``,
+        ``first_user_event_at``.
         """
+        extra = handle_fields(fields_2026)
         with self.lock:
             seq = self._next_seq()
-            email = email if email is not None else f"customer-{seq}@example.com"
+            if email is None and (extra or {}).get("type") != "team":
+                email = f"customer-{seq}@example.com"
             if not deleted:
-                if email.lower() in self._by_email:
+                if email is not None and email.lower() in self._by_email:
                     raise ValueError(f"a live customer already has the email {email!r}")
                 if external_id is not None and external_id in self._by_external:
                     raise ValueError(f"a live customer already has external_id {external_id!r}")
@@ -86,6 +93,7 @@ class ArrangeMixin:
                 tax_id=(tax_id[0], tax_id[1]) if tax_id else None,
                 metadata=dict(metadata or {}),
                 balance=balance,
+                extra=extra,
             )
             if deleted:
                 record.deleted_us = max(now_us(), created + 1)
@@ -119,11 +127,11 @@ class ArrangeMixin:
 
     def update_customer(self: StoreInternals, customer_id: str, **fields: Any) -> dict[str, Any]:
         """Set fields of a live customer directly (``email``, ``name``, ``external_id``,
-        ``metadata``, ``billing_address``, ``tax_id``, ``email_verified``, ``modified_at``).
-        Bumps ``modified_at`` unless given."""
+        ``metadata``, ``billing_address``, ``tax_id``, ``email_verified``, ``modified_at``,
+        and the 2026 fields of :meth:`add_customer`). Bumps ``modified_at`` unless given."""
         allowed = {
             "email", "name", "external_id", "metadata", "billing_address", "tax_id",
-            "email_verified", "modified_at",
+            "email_verified", "modified_at", *FIELDS_2026,
         }  # fmt: skip
         unknown = set(fields) - allowed
         if unknown:
@@ -137,6 +145,9 @@ class ArrangeMixin:
                 values["tax_id"] = (values["tax_id"][0], values["tax_id"][1])
             if "modified_at" in values:
                 values["modified_us"] = to_us(values.pop("modified_at"))
+            if "first_user_event_at" in values:
+                moment = values.pop("first_user_event_at")
+                values["first_user_event_us"] = None if moment is None else to_us(moment)
             email = values.get("email")
             if (
                 email is not None

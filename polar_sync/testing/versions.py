@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .records import CustomerRecord, StateRecord, address_dict, avatar_url, iso
+from .records import CustomerRecord, StateRecord, address_dict, avatar_url, iso, to_us
 
 ERA_2025 = "2025-10"
 DEFAULT = "2026-04"
@@ -119,3 +119,21 @@ def dumps(data: Any) -> bytes:
 def copy(data: Any) -> Any:
     """A deep copy of JSON data (safe to hand out)."""
     return json.loads(json.dumps(data))
+
+
+FIELDS_2026 = ("type", "billing_name", "locale", "default_payment_method_id",
+                "first_user_event_at")  # fmt: skip
+
+
+def handle_fields(fields: dict[str, Any]) -> dict[str, Any] | None:
+    """The record's ``extra`` for the 2026 keywords of ``add_customer`` (None: none)."""
+    unknown = set(fields) - set(FIELDS_2026)
+    if unknown:
+        raise TypeError(f"unknown customer fields: {sorted(unknown)}")
+    if not fields:
+        return None
+    if fields.get("type", "individual") not in ("individual", "team"):
+        raise ValueError("type must be 'individual' or 'team'")
+    moment = fields.pop("first_user_event_at", None)
+    fields["first_user_event_us"] = None if moment is None else to_us(moment)
+    return {**EXTRA_DEFAULTS, **fields}
