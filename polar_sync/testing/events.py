@@ -45,19 +45,25 @@ class EventsMixin:
             events.append((event_type, payload))
         return events
 
-    def _customer_payload(self: PolarStore, record: CustomerRecord, version: str) -> dict[str, Any]:
+    def _customer_payload(
+        self: PolarStore, record: CustomerRecord, version: str | None = None
+    ) -> dict[str, Any]:
         """The Customer JSON of ``version``."""
-        if v.dated(version):
+        if v.dated(version or self.api_version):
             return v.customer_dict(record, self.organization_id)
         return customer_dict(record, self.organization_id)
 
-    def _state_payload(self: PolarStore, record: CustomerRecord, version: str) -> dict[str, Any]:
-        if v.dated(version):
+    def _state_payload(
+        self: PolarStore, record: CustomerRecord, version: str | None = None
+    ) -> dict[str, Any]:
+        if v.dated(version or self.api_version):
             return v.state_dict(record, self.organization_id, self._state(record))
         return state_dict(record, self.organization_id, self._state(record))
 
-    def _customer_body(self: PolarStore, record: CustomerRecord, version: str) -> bytes:
-        if v.dated(version):
+    def _customer_body(
+        self: PolarStore, record: CustomerRecord, version: str | None = None
+    ) -> bytes:
+        if v.dated(version or self.api_version):
             return v.dumps(v.customer_dict(record, self.organization_id))
         return customer_json(record, self.organization_id)
 

@@ -197,7 +197,7 @@ class PolarStore(EventsMixin, ArrangeMixin, MembersMixin, SeatsMixin, CatalogMix
 
     # -- API operations (used by the HTTP layer) ---------------------------------------
 
-    def api_list(self, query: ListQuery, version: str = v.ERA_2025) -> bytes:
+    def api_list(self, query: ListQuery, version: str | None = None) -> bytes:
         with self.lock:
             org = self.organization_id
             window = plain_window(self._active, query, org)
@@ -223,7 +223,7 @@ class PolarStore(EventsMixin, ArrangeMixin, MembersMixin, SeatsMixin, CatalogMix
                 rows = list(self._active)
         return csv_chunks(rows, c.EXPORT_HEADER)
 
-    def api_create(self, fields: dict[str, Any], version: str = v.ERA_2025) -> bytes:
+    def api_create(self, fields: dict[str, Any], version: str | None = None) -> bytes:
         with self.lock:
             errors = []
             email: str | None = fields.get("email")
@@ -252,7 +252,7 @@ class PolarStore(EventsMixin, ArrangeMixin, MembersMixin, SeatsMixin, CatalogMix
                 tax_id=(tax_id[0], tax_id[1]) if tax_id else None,
                 metadata=dict(fields.get("metadata") or {}),
             )
-            if v.dated(version):
+            if v.dated(version or self.api_version):
                 record.extra = {**v.EXTRA_DEFAULTS, "type": fields.get("type") or "individual",
                                 "locale": fields.get("locale")}  # fmt: skip
             self._index(record)
@@ -265,7 +265,7 @@ class PolarStore(EventsMixin, ArrangeMixin, MembersMixin, SeatsMixin, CatalogMix
         return body
 
     def api_get(
-        self, *, id: str | None = None, external_id: str | None = None, version: str = v.ERA_2025
+        self, *, id: str | None = None, external_id: str | None = None, version: str | None = None
     ) -> bytes:
         with self.lock:
             record = self._live(id) if id is not None else self._live_external(external_id or "")
@@ -335,7 +335,7 @@ class PolarStore(EventsMixin, ArrangeMixin, MembersMixin, SeatsMixin, CatalogMix
         *,
         id: str | None = None,
         external_id: str | None = None,
-        version: str = v.ERA_2025,
+        version: str | None = None,
     ) -> bytes:
         with self.lock:
             record = self._live(id) if id is not None else self._live_external(external_id or "")
@@ -363,7 +363,7 @@ class PolarStore(EventsMixin, ArrangeMixin, MembersMixin, SeatsMixin, CatalogMix
         self._dispatch(events)
 
     def api_state(
-        self, *, id: str | None = None, external_id: str | None = None, version: str = v.ERA_2025
+        self, *, id: str | None = None, external_id: str | None = None, version: str | None = None
     ) -> dict:
         with self.lock:
             record = self._live(id) if id is not None else self._live_external(external_id or "")

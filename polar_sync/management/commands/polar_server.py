@@ -2,6 +2,9 @@
 
     python manage.py polar_server --port 8111 --customers 5000 --seed 1 --rate-limit 500
 
+``--api-version`` (default 2026-04) is the version served to requests without a
+``Polar-Version`` header; 2025-10 plays Polar before dated versions (with ``/balance``).
+
 Prints the base URL and the access token to put in ``POLAR_SYNC["SERVER"]`` and
 ``POLAR_SYNC["ACCESS_TOKEN"]``. The token is a throwaway for this local server only.
 """
@@ -107,7 +110,8 @@ class Command(BaseCommand):
             "--webhook-url",
             type=arguments.http_url,
             default=None,
-            help="Send signed customer.* webhooks for every change to this http(s) URL, "
+            help="Send signed webhooks (customer.*; in 2026 versions also member.*, "
+            "customer_seat.*, product.*, benefit.*) for every change to this http(s) URL, "
             "e.g. http://127.0.0.1:8000/polar/webhooks/.",
         )
         add(
