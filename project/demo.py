@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     # The local server speaks real HTTP; polar_sync talks to it like to Polar.
     from polar_sync.testing import LocalPolarServer
 
-    server = LocalPolarServer(port=args.polar_port, customers=args.customers, seed=args.seed)
+    server = LocalPolarServer(
+        api_version="2025-10", port=args.polar_port, customers=args.customers, seed=args.seed
+    )
     server.start()
     print(f"Local Polar server at {server.url} with {args.customers} customers")
     os.environ.update(

@@ -92,7 +92,7 @@ def live_polar(settings):
     """
     from polar_sync.testing import LocalPolarServer
 
-    with LocalPolarServer() as server:
+    with LocalPolarServer(api_version="2025-10") as server:
         settings.POLAR_SYNC = {
             "ACCESS_TOKEN": server.token,
             "SERVER": server.url,

@@ -1,9 +1,13 @@
 """Validate requests and responses against Polar's published OpenAPI contract.
 
 The contract is ``../shared/polar-api/customers-openapi-2025-10.json`` (beside
-the repository), or the file named by ``POLAR_OPENAPI_SPEC``. It is never
-copied into the project: when neither exists, tests that need it are skipped
-with that reason.
+the repository), or the file named by ``POLAR_OPENAPI_SPEC``. The dated API
+versions' documents (``customers-openapi-2026-04.json``, ``...-2026-10.json``)
+are looked for beside it. They are never copied into the project: when absent,
+tests that need them are skipped with that reason.
+
+Every function takes ``version`` (default ``"2025-10"``): the document of that
+API version (``"2027-01"`` uses 2026-10's, whose shapes it shares).
 """
 
 from __future__ import annotations
@@ -43,11 +47,20 @@ EXPORT_HEADER = [
 ]
 
 
-def spec_path() -> Path:
+DOCUMENTS = {"2025-10": "2025-10", "2026-04": "2026-04", "2026-10": "2026-10",
+             "2027-01": "2026-10"}  # fmt: skip
+
+
+def spec_path(version: str = "2025-10") -> Path:
     env = os.environ.get("POLAR_OPENAPI_SPEC")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "polar-api" / SPEC_NAME
+    base = (
+        Path(env)
+        if env
+        else Path(__file__).resolve().parent.parent.parent / "shared" / "polar-api" / SPEC_NAME
+    )
+    if DOCUMENTS[version] == "2025-10":
+        return base
+    return base.with_name(f"customers-openapi-{DOCUMENTS[version]}.json")
 
 
 @functools.cache
@@ -61,13 +74,13 @@ def _load(path: str) -> dict[str, Any] | None:
     return json.loads(text.replace('"#/components/', f'"{BASE}#/components/'))
 
 
-def load_spec() -> dict[str, Any]:
+def load_spec(version: str = "2025-10") -> dict[str, Any]:
     """The contract, or ``pytest.skip`` naming where it was looked for."""
-    path = spec_path()
+    path = spec_path(version)
     spec = _load(str(path))
     if spec is None:
         pytest.skip(
-            f"Polar's OpenAPI contract not found at {path} "
+            f"Polar's OpenAPI document of {version} not found at {path} "
             "(put ../shared/polar-api/ beside the repository or set POLAR_OPENAPI_SPEC)"
         )
     return spec
@@ -103,9 +116,9 @@ def _validate(schema: dict[str, Any], instance: Any, what: str, path: Path | Non
         raise AssertionError(f"{what} does not match the contract:\n" + "\n".join(lines))
 
 
-def operations() -> dict[str, tuple[str, str, dict[str, Any]]]:
+def operations(version: str = "2025-10") -> dict[str, tuple[str, str, dict[str, Any]]]:
     """operationId -> (METHOD, path template, operation object)."""
-    spec = load_spec()
+    spec = load_spec(version)
     found = {}
     for path, item in spec["paths"].items():
         for method, op in item.items():
@@ -119,10 +132,10 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return re.compile(f"^{pattern}$")
 
 
-def match_operation(method: str, path: str) -> tuple[str, dict[str, str]]:
+def match_operation(method: str, path: str, version: str = "2025-10") -> tuple[str, dict[str, str]]:
     """The operationId and path parameters for a concrete request path."""
     candidates = []
-    for op_id, (op_method, template, _op) in operations().items():
+    for op_id, (op_method, template, _op) in operations(version).items():
         if op_method != method.upper():
             continue
         m = _template_regex(template).match(path)
@@ -149,6 +162,8 @@ def _coerce(raw_values: list[str], schema: dict[str, Any]) -> Any:
     if len(raw_values) != 1:
         raise AssertionError(f"parameter given {len(raw_values)} times but is not an array")
     value = raw_values[0]
+    if "boolean" in types and value in ("true", "false"):
+        return value == "true"
     if "integer" in types:
         try:
             return int(value)
@@ -157,14 +172,17 @@ def _coerce(raw_values: list[str], schema: dict[str, Any]) -> Any:
     return value
 
 
-def validate_request(method: str, url: str, body: bytes | str | None) -> str:
+def validate_request(
+    method: str, url: str, body: bytes | str | None, *, version: str = "2025-10"
+) -> str:
     """Assert that a request is one the contract describes; returns its operationId."""
     parts = urlsplit(url)
-    op_id, path_params = match_operation(method, parts.path)
-    _m, _t, op = operations()[op_id]
+    op_id, path_params = match_operation(method, parts.path, version)
+    _m, _t, op = operations(version)[op_id]
+    path = spec_path(version)
     declared = {p["name"]: p for p in op.get("parameters", [])}
     for name, value in path_params.items():
-        _validate(declared[name]["schema"], value, f"{op_id} path parameter {name!r}")
+        _validate(declared[name]["schema"], value, f"{op_id} path parameter {name!r}", path)
     grouped: dict[str, list[str]] = {}
     deep: dict[str, dict[str, list[str]]] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -179,13 +197,15 @@ def validate_request(method: str, url: str, body: bytes | str | None) -> str:
             raise AssertionError(f"{op_id}: query parameter {name!r} is not in the contract")
         if param.get("style") == "deepObject":
             raise AssertionError(f"{op_id}: {name!r} must use deepObject style ({name}[key]=value)")
-        _validate(param["schema"], _coerce(values, param["schema"]), f"{op_id} query {name!r}")
+        _validate(
+            param["schema"], _coerce(values, param["schema"]), f"{op_id} query {name!r}", path
+        )
     for name, mapping in deep.items():
         param = declared.get(name)
         if param is None or param.get("style") != "deepObject":
             raise AssertionError(f"{op_id}: {name}[...] is not a deepObject parameter")
         value = {k: v[0] if len(v) == 1 else v for k, v in mapping.items()}
-        _validate(param["schema"], value, f"{op_id} query {name!r}")
+        _validate(param["schema"], value, f"{op_id} query {name!r}", path)
     request_body = op.get("requestBody")
     if isinstance(body, bytes):
         body = body.decode("utf-8")
@@ -198,15 +218,20 @@ def validate_request(method: str, url: str, body: bytes | str | None) -> str:
                 raise AssertionError(f"{op_id} requires a request body")
         else:
             schema = request_body["content"]["application/json"]["schema"]
-            _validate(schema, json.loads(body), f"{op_id} request body")
+            _validate(schema, json.loads(body), f"{op_id} request body", path)
     return op_id
 
 
 def validate_response(
-    operation_id: str, status_code: int, content_type: str, body: bytes | str
+    operation_id: str,
+    status_code: int,
+    content_type: str,
+    body: bytes | str,
+    *,
+    version: str = "2025-10",
 ) -> Any:
     """Assert that a response is one the contract allows; returns the decoded body."""
-    _m, _t, op = operations()[operation_id]
+    _m, _t, op = operations(version)[operation_id]
     declared = op["responses"].get(str(status_code))
     if declared is None:
         raise AssertionError(
@@ -232,8 +257,46 @@ def validate_response(
     if not content_type.startswith("application/json"):
         raise AssertionError(f"{operation_id} {status_code} must be JSON, got {content_type!r}")
     decoded = json.loads(body)
-    _validate(content["application/json"]["schema"], decoded, f"{operation_id} {status_code} body")
+    schema = content["application/json"]["schema"]
+    _validate(schema, decoded, f"{operation_id} {status_code} body", spec_path(version))
+    if version != "2025-10":
+        _check_newer_fields(decoded, operation_id)
     return decoded
+
+
+def _check_newer_fields(decoded: Any, what: str) -> None:
+    """Fields Polar's newest docs add but the 2026 documents predate (README: "accept
+    both, and emit both"): a state subscription's ``seats`` / ``units`` (integer or
+    null) and a webhook payload's top-level ``api_version`` (a string)."""
+    if isinstance(decoded, dict):
+        for sub in decoded.get("active_subscriptions") or ():
+            for name in ("seats", "units"):
+                if name in sub and not (sub[name] is None or type(sub[name]) is int):
+                    raise AssertionError(f"{what}: subscription {name} {sub[name]!r}")
+        if "api_version" in decoded and not isinstance(decoded["api_version"], str):
+            raise AssertionError(f"{what}: api_version {decoded['api_version']!r}")
+        if isinstance(decoded.get("data"), dict):
+            _check_newer_fields(decoded["data"], what)
+
+
+def webhook_schema(event_type: str) -> str:
+    """``customer_seat.assigned`` -> ``WebhookCustomerSeatAssignedPayload``."""
+    words = event_type.replace(".", "_").split("_")
+    return "Webhook" + "".join(w.capitalize() for w in words) + "Payload"
+
+
+def validate_webhook(body: bytes | str, *, version: str = "2025-10") -> dict[str, Any]:
+    """Assert that a webhook body matches its ``Webhook*Payload`` schema of ``version``;
+    a 2026 body must carry ``api_version`` (the version it was sent for)."""
+    payload = json.loads(body)
+    validate_schema(webhook_schema(payload["type"]), payload, path=spec_path(version))
+    if version != "2025-10":
+        if payload.get("api_version") != version:
+            raise AssertionError(f"webhook api_version {payload.get('api_version')!r}")
+        _check_newer_fields(payload, payload["type"])
+    elif "api_version" in payload:
+        raise AssertionError("a 2025-10 webhook carries no api_version")
+    return payload
 
 
 def later_spec_path() -> Path:

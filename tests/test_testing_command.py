@@ -40,3 +40,27 @@ def test_serves_until_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
     assert re.search(rf"listening on http://127\.0\.0\.1:{server.port}\b", text)
     assert "Access token: polar_oat_cli" in text
     assert "stopped" in text
+
+
+@pytest.mark.parametrize(
+    ("arguments", "served", "balance"),
+    [([], "2026-04", 404), (["--api-version", "2026-10"], "2026-10", 404),
+     (["--api-version", "2025-10"], None, 200)],
+)  # fmt: skip
+def test_api_version(
+    monkeypatch: pytest.MonkeyPatch, arguments: list[str], served: str | None, balance: int
+) -> None:
+    seen: dict[str, object] = {}
+
+    def wait(self: Command, server: LocalPolarServer) -> None:
+        response = server.request("GET", "/v1/customers/", params={"limit": 1})
+        customer_id = response.json()["items"][0]["id"]
+        balance = server.request("GET", f"/v1/customers/{customer_id}/balance")
+        seen.update(header=response.headers.get("polar-version"), balance=balance.status)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Command, "wait", wait)
+    out = io.StringIO()
+    call_command("polar_server", "--port", "0", "--customers", "3", *arguments, stdout=out)
+    assert seen == {"header": served, "balance": balance}
+    assert f"API version: {served or '2025-10'}" in out.getvalue()

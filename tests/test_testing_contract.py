@@ -15,7 +15,7 @@ from tests import contract
 @pytest.fixture(scope="module")
 def polar() -> Iterator[LocalPolarServer]:
     contract.load_spec()
-    with LocalPolarServer(customers=60, seed=7) as server:
+    with LocalPolarServer(api_version="2025-10", customers=60, seed=7) as server:
         store = server.store
         rich = store.add_customer(
             email="rich@example.com",

@@ -14,7 +14,7 @@ from polar_sync.testing import Faults, LocalPolarServer
 
 @pytest.fixture
 def polar() -> Iterator[LocalPolarServer]:
-    with LocalPolarServer(customers=20, seed=1) as server:
+    with LocalPolarServer(api_version="2025-10", customers=20, seed=1) as server:
         yield server
 
 
@@ -45,14 +45,14 @@ def test_failures_hit_writes_before_they_happen(polar: LocalPolarServer) -> None
 def test_fail_rate_is_deterministic_for_a_seed() -> None:
     runs = []
     for _ in range(2):
-        with LocalPolarServer(seed=42, fail_rate=0.5) as polar:
+        with LocalPolarServer(api_version="2025-10", seed=42, fail_rate=0.5) as polar:
             runs.append(statuses(polar, 40))
     assert runs[0] == runs[1]
     assert 200 in runs[0] and any(status >= 500 for status in runs[0])
 
 
 def test_rate_limit_answers_429_with_retry_after() -> None:
-    with LocalPolarServer(rate_limit=3) as polar:
+    with LocalPolarServer(api_version="2025-10", rate_limit=3) as polar:
         assert statuses(polar, 3) == [200, 200, 200]
         response = polar.request("GET", "/v1/customers/")
         assert response.status == 429
@@ -65,7 +65,7 @@ def test_rate_limit_answers_429_with_retry_after() -> None:
 
 
 def test_rate_limit_is_shared_across_connections() -> None:
-    with LocalPolarServer(rate_limit=4) as polar:
+    with LocalPolarServer(api_version="2025-10", rate_limit=4) as polar:
         connections = [http.client.HTTPConnection("127.0.0.1", polar.port) for _ in range(2)]
         found = []
         for i in range(6):
@@ -131,8 +131,8 @@ def test_latency_delays_every_answer(polar: LocalPolarServer) -> None:
 
 
 def test_faults_at_construction() -> None:
-    polar = LocalPolarServer(rate_limit=500, fail_rate=0.05, latency=0.1, drop_rate=0.01,
-                             malformed_rate=0.02, balance_route=False,
+    polar = LocalPolarServer(api_version="2025-10", rate_limit=500, fail_rate=0.05, latency=0.1,
+                             drop_rate=0.01, malformed_rate=0.02, balance_route=False,
                              fail_statuses=(502,))  # fmt: skip
     faults = polar.faults
     assert (faults.rate_limit, faults.fail_rate, faults.latency) == (500, 0.05, 0.1)
@@ -188,7 +188,7 @@ def test_keep_alive_serves_many_requests_on_one_connection(polar: LocalPolarServ
 
 
 def test_concurrent_creates_are_all_kept() -> None:
-    with LocalPolarServer() as polar:
+    with LocalPolarServer(api_version="2025-10") as polar:
         results: list[int] = []
         lock = threading.Lock()
 
@@ -212,7 +212,7 @@ def test_concurrent_creates_are_all_kept() -> None:
 
 
 def test_concurrent_duplicates_only_one_wins() -> None:
-    with LocalPolarServer() as polar:
+    with LocalPolarServer(api_version="2025-10") as polar:
         results: list[int] = []
         barrier = threading.Barrier(10)
 

@@ -19,7 +19,7 @@ ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 @pytest.fixture
 def polar() -> Iterator[LocalPolarServer]:
-    with LocalPolarServer() as server:
+    with LocalPolarServer(api_version="2025-10") as server:
         yield server
 
 
@@ -154,7 +154,7 @@ def test_balance_route_can_be_removed(polar: LocalPolarServer) -> None:
 
 
 def test_no_balance_route_at_construction() -> None:
-    with LocalPolarServer(balance_route=False) as polar:
+    with LocalPolarServer(api_version="2025-10", balance_route=False) as polar:
         customer = polar.store.add_customer(external_id="balance")
         assert "error" not in polar.request("GET", f"/v1/customers/{customer['id']}/balance").json()
         # An external id spelled like the route is still a customer.

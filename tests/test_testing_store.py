@@ -24,7 +24,11 @@ def page(store: PolarStore, **params: Any) -> list[dict[str, Any]]:
 
 
 def test_seed_is_deterministic() -> None:
-    first, second, other = PolarStore(), PolarStore(), PolarStore()
+    first, second, other = (
+        PolarStore(api_version="2025-10"),
+        PolarStore(api_version="2025-10"),
+        PolarStore(api_version="2025-10"),
+    )
     first.seed(300, seed=5)
     second.seed(300, seed=5)
     other.seed(300, seed=6)
@@ -37,7 +41,7 @@ def test_seed_is_deterministic() -> None:
 
 
 def test_seed_is_realistic() -> None:
-    store = PolarStore()
+    store = PolarStore(api_version="2025-10")
     store.seed(2000, seed=0)
     customers = store.customers()
     assert len(customers) == len(store) == 2000
@@ -71,7 +75,7 @@ def test_seed_is_realistic() -> None:
 
 def test_seeded_customers_and_states_match_the_contract() -> None:
     contract.load_spec()
-    store = PolarStore()
+    store = PolarStore(api_version="2025-10")
     store.seed(400, seed=9)
     for customer in store.customers():
         contract.validate_schema("Customer", customer)
@@ -80,7 +84,7 @@ def test_seeded_customers_and_states_match_the_contract() -> None:
 
 
 def test_seeding_twice_appends_without_clashes() -> None:
-    store = PolarStore()
+    store = PolarStore(api_version="2025-10")
     store.add_customer(email="first@example.com", external_id="usr_0000002")
     store.seed(50, seed=0)
     store.seed(50, seed=0)
@@ -105,14 +109,16 @@ def test_seed_records_is_a_pure_function_the_store_indexes() -> None:
     again = seed_records(n=50, seed=3, first_seq=11, taken_emails=taken)
     assert not taken & {r.email for r in again}
 
-    store = PolarStore()
+    store = PolarStore(api_version="2025-10")
     store.seed(50, 3)
     emails = {c["email"] for c in store.customers()}
     assert emails == {r.email for r in seed_records(n=50, seed=3)}
 
 
 def test_add_customer_with_any_fields() -> None:
-    store = PolarStore(organization_id="1dbfc517-0bbf-4301-9ba8-555ca42b9737")
+    store = PolarStore(
+        api_version="2025-10", organization_id="1dbfc517-0bbf-4301-9ba8-555ca42b9737"
+    )
     newer = store.add_customer(email="new@example.com")
     older = store.add_customer(
         email="old@example.com", id="992fae2a-2a17-4b7a-8d9e-e287cf90131b", name="Old",
@@ -137,7 +143,7 @@ def test_add_customer_with_any_fields() -> None:
 
 
 def test_update_and_delete_customer() -> None:
-    store = PolarStore()
+    store = PolarStore(api_version="2025-10")
     customer = store.add_customer(email="a@example.com", external_id="a")
     updated = store.update_customer(customer["id"], name="A", metadata={"x": "y"})
     assert updated["name"] == "A" and updated["modified_at"] is not None
@@ -154,7 +160,7 @@ def test_update_and_delete_customer() -> None:
 
 
 def test_subscriptions() -> None:
-    store = PolarStore()
+    store = PolarStore(api_version="2025-10")
     customer = store.add_customer()
     meter_id = "d498a884-e2cd-4d3e-8002-f536468a8b22"
     monthly = store.start_subscription(
@@ -195,7 +201,7 @@ def test_subscriptions() -> None:
     ],
 )  # fmt: skip
 def test_benefits(benefit_type: str, keys: set[str]) -> None:
-    store = PolarStore()
+    store = PolarStore(api_version="2025-10")
     customer = store.add_customer()
     grant = store.grant_benefit(customer["id"], benefit_type, benefit_metadata={"a": 1})
     assert set(grant["properties"]) == keys
@@ -207,7 +213,7 @@ def test_benefits(benefit_type: str, keys: set[str]) -> None:
 
 
 def test_benefit_with_explicit_properties_and_unknown_type() -> None:
-    store = PolarStore()
+    store = PolarStore(api_version="2025-10")
     customer = store.add_customer()
     grant = store.grant_benefit(customer["id"], "downloadables", properties={"files": []},
                                 benefit_id="397a17aa-15cf-4cb4-9333-18040203cf98")  # fmt: skip
@@ -218,7 +224,7 @@ def test_benefit_with_explicit_properties_and_unknown_type() -> None:
 
 
 def test_meters_and_balance() -> None:
-    store = PolarStore()
+    store = PolarStore(api_version="2025-10")
     customer = store.add_customer()
     meter = store.set_meter(customer["id"], consumed_units=30, credited_units=100)
     assert meter["balance"] == 70
@@ -231,7 +237,7 @@ def test_meters_and_balance() -> None:
 
 
 def test_handle_changes_are_announced() -> None:
-    store = PolarStore()
+    store = PolarStore(api_version="2025-10")
     seen: list[str] = []
     store.subscribe(lambda kind, payload: seen.append(f"{kind}:{payload['id'][:4]}"))
     customer = store.add_customer()
@@ -253,7 +259,7 @@ def test_handle_changes_are_announced() -> None:
 
 
 def test_subscriber_may_call_back_into_the_store() -> None:
-    store = PolarStore()
+    store = PolarStore(api_version="2025-10")
     states: list[dict[str, Any]] = []
 
     def on_event(kind: str, payload: dict[str, Any]) -> None:
@@ -266,7 +272,7 @@ def test_subscriber_may_call_back_into_the_store() -> None:
 
 
 def test_sorted_walks_over_a_big_store() -> None:
-    store = PolarStore()
+    store = PolarStore(api_version="2025-10")
     store.seed(3000, seed=2)
     by_name = page(store, sorting="name", limit=100)
     names = [c["name"] for c in by_name]
@@ -280,7 +286,7 @@ def test_sorted_walks_over_a_big_store() -> None:
 
 def test_rendered_json_equals_the_dicts() -> None:
     """Pages are rendered from a fast path; it must say what ``customer_dict`` says."""
-    store = PolarStore()
+    store = PolarStore(api_version="2025-10")
     assert store and len(store) == 0
     store.seed(500, seed=11)
     store.add_customer(email='q"uote\\@example.com', name="Zoë \u2603\n", external_id="é/1",

@@ -32,6 +32,7 @@ def polar_sending(live_server, settings) -> Iterator[PolarFactory]:
 
     def make(**options) -> LocalPolarServer:
         server = LocalPolarServer(
+            api_version="2025-10",
             webhook_url=live_server.url + reverse("polar_sync:webhooks"),
             webhook_secret=SECRET,
             **options,

@@ -73,7 +73,9 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def polar(receiver: Receiver) -> Iterator[LocalPolarServer]:
-    with LocalPolarServer(webhook_url=receiver.url, webhook_secret=SECRET) as server:
+    with LocalPolarServer(
+        api_version="2025-10", webhook_url=receiver.url, webhook_secret=SECRET
+    ) as server:
         server.webhooks.backoff = 0.01
         yield server
 
@@ -131,7 +133,9 @@ def test_a_subscription_start_sends_the_whole_state(polar, receiver):
 
 def test_failed_deliveries_are_retried_with_backoff_and_the_same_id(receiver):
     receiver.fail_first = 2
-    with LocalPolarServer(webhook_url=receiver.url, webhook_secret=SECRET) as polar:
+    with LocalPolarServer(
+        api_version="2025-10", webhook_url=receiver.url, webhook_secret=SECRET
+    ) as polar:
         polar.webhooks.backoff = 0.01
         sleeps: list[float] = []
         real_wait = polar.webhooks._stopping.wait
@@ -146,7 +150,9 @@ def test_failed_deliveries_are_retried_with_backoff_and_the_same_id(receiver):
 
 def test_a_delivery_is_given_up_after_max_attempts(receiver, caplog):
     receiver.fail_first = 1000
-    with LocalPolarServer(webhook_url=receiver.url, webhook_secret=SECRET) as polar:
+    with LocalPolarServer(
+        api_version="2025-10", webhook_url=receiver.url, webhook_secret=SECRET
+    ) as polar:
         polar.webhooks.backoff, polar.webhooks.max_attempts = 0.001, 3
         with caplog.at_level(logging.WARNING, logger="polar_sync.testing.webhooks"):
             polar.store.add_customer()
@@ -167,7 +173,10 @@ def test_an_unreachable_endpoint_counts_as_a_failed_attempt():
 
 def test_duplicate_sends_every_event_twice_with_one_id(receiver):
     with LocalPolarServer(
-        webhook_url=receiver.url, webhook_secret=SECRET, webhook_duplicate=True
+        api_version="2025-10",
+        webhook_url=receiver.url,
+        webhook_secret=SECRET,
+        webhook_duplicate=True,
     ) as polar:
         polar.store.add_customer()
         assert polar.webhooks.flush()
@@ -178,7 +187,7 @@ def test_duplicate_sends_every_event_twice_with_one_id(receiver):
 
 def test_reorder_sends_a_batch_newest_first(receiver):
     with LocalPolarServer(
-        webhook_url=receiver.url, webhook_secret=SECRET, webhook_reorder=True
+        api_version="2025-10", webhook_url=receiver.url, webhook_secret=SECRET, webhook_reorder=True
     ) as polar:
         customer = polar.store.add_customer()
         assert polar.webhooks.flush()
@@ -214,7 +223,7 @@ def test_the_secret_stays_out_of_reprs(polar):
 
 def test_the_sender_refuses_a_bad_configuration():
     with pytest.raises(ValueError, match="secret"):
-        LocalPolarServer(webhook_url="http://127.0.0.1:1/hooks/")
+        LocalPolarServer(api_version="2025-10", webhook_url="http://127.0.0.1:1/hooks/")
     with pytest.raises(ValueError, match="http"):
         WebhookSender("file:///etc/passwd", SECRET)
 

@@ -1,12 +1,15 @@
 """A local, in-memory, spec-faithful Polar customers API for demos, tests and benchmarks.
 
 Polar's sandbox cannot be reached from CI, so this stand-in (like stripe-mock for Stripe)
-serves the 12 customer operations of Polar's API over real HTTP on loopback, with Polar's
-validation, soft delete, pagination, filters and error shapes, plus fault injection::
+serves Polar's customer operations over real HTTP on loopback, with Polar's validation,
+soft delete, pagination, filters and error shapes, plus fault injection. It plays each
+dated API version by the request's ``Polar-Version`` header (2026-04 by default: team
+customers and members, products, benefits; see :mod:`.versions`), or the 2025-10 era
+with ``api_version="2025-10"``::
 
     from polar_sync.testing import LocalPolarServer
 
-    with LocalPolarServer(customers=1000, seed=0) as polar:
+    with LocalPolarServer(api_version="2025-10", customers=1000, seed=0) as polar:
         client = PolarClient(access_token=polar.token, server=polar.url)
         polar.store.start_subscription(customer_id, amount=2900)
         polar.faults.fail_rate = 1.0  # every request now fails with 500/502/503

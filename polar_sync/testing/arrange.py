@@ -19,18 +19,18 @@ from typing import Any
 from . import constants as c
 from . import state as st
 from .internals import StoreInternals
+from .members import seed_teams
 from .records import (
     CustomerRecord,
     NotFound,
     address_tuple,
-    customer_dict,
     iso,
     now_us,
-    state_dict,
     to_us,
 )
 from .requestlog import RequestRecord
 from .seed import seed_records
+from .versions import FIELDS_2026, dated, handle_fields
 
 _UNSET: Any = object()
 Timestamp = str | datetime | int
@@ -58,17 +58,24 @@ class ArrangeMixin:
         modified_at: Timestamp | None = None,
         balance: int = 0,
         deleted: bool = False,
+        **fields_2026: Any,
     ) -> dict[str, Any]:
-        """Add a customer with any field values; returns it as Polar's Customer JSON.
+        """Add a customer with any field values; returns it as Polar's Customer JSON (of
+        the store's version).
 
-        ``email`` defaults to a unique ``customer-<n>@example.com``; ``created_at`` to now
-        (after every existing customer); ``deleted=True`` adds it already soft-deleted.
+        ``email`` defaults to a unique ``customer-<n>@example.com`` (a team keeps none);
+        ``created_at`` to now (after every existing customer); ``deleted=True`` adds it
+        already soft-deleted. The 2026 fields are keywords too: ``type`` ("individual" or
+        "team"), ``billing_name``, ``locale``, ``default_payment_method_id``,
+        ``first_user_event_at``.
         """
+        extra = handle_fields(fields_2026)
         with self.lock:
             seq = self._next_seq()
-            email = email if email is not None else f"customer-{seq}@example.com"
+            if email is None and (extra or {}).get("type") != "team":
+                email = f"customer-{seq}@example.com"
             if not deleted:
-                if email.lower() in self._by_email:
+                if email is not None and email.lower() in self._by_email:
                     raise ValueError(f"a live customer already has the email {email!r}")
                 if external_id is not None and external_id in self._by_external:
                     raise ValueError(f"a live customer already has external_id {external_id!r}")
@@ -86,12 +93,13 @@ class ArrangeMixin:
                 tax_id=(tax_id[0], tax_id[1]) if tax_id else None,
                 metadata=dict(metadata or {}),
                 balance=balance,
+                extra=extra,
             )
             if deleted:
                 record.deleted_us = max(now_us(), created + 1)
             self._index(record)
             events = self._events(record, c.EVENT_CUSTOMER_CREATED, c.EVENT_CUSTOMER_STATE_CHANGED)
-            data = customer_dict(record, self.organization_id)
+            data = self._customer_payload(record, self.api_version)
         self._dispatch(events)
         return data
 
@@ -99,14 +107,14 @@ class ArrangeMixin:
         """A customer by id, deleted ones included (``deleted_at`` set); None if unknown."""
         with self.lock:
             record = self._by_id.get(customer_id)
-            return customer_dict(record, self.organization_id) if record else None
+            return self._customer_payload(record, self.api_version) if record else None
 
     def get_customer_by_external_id(
         self: StoreInternals, external_id: str
     ) -> dict[str, Any] | None:
         with self.lock:
             record = self._by_external.get(external_id)
-            return customer_dict(record, self.organization_id) if record else None
+            return self._customer_payload(record, self.api_version) if record else None
 
     def customers(self: StoreInternals, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Every live customer (and deleted ones if asked), oldest first."""
@@ -115,15 +123,15 @@ class ArrangeMixin:
             if include_deleted:
                 records += [r for r in self._by_id.values() if r.deleted_us is not None]
                 records.sort(key=CustomerRecord.order_key)
-            return [customer_dict(r, self.organization_id) for r in records]
+            return [self._customer_payload(r, self.api_version) for r in records]
 
     def update_customer(self: StoreInternals, customer_id: str, **fields: Any) -> dict[str, Any]:
         """Set fields of a live customer directly (``email``, ``name``, ``external_id``,
-        ``metadata``, ``billing_address``, ``tax_id``, ``email_verified``, ``modified_at``).
-        Bumps ``modified_at`` unless given."""
+        ``metadata``, ``billing_address``, ``tax_id``, ``email_verified``, ``modified_at``,
+        and the 2026 fields of :meth:`add_customer`). Bumps ``modified_at`` unless given."""
         allowed = {
             "email", "name", "external_id", "metadata", "billing_address", "tax_id",
-            "email_verified", "modified_at",
+            "email_verified", "modified_at", *FIELDS_2026,
         }  # fmt: skip
         unknown = set(fields) - allowed
         if unknown:
@@ -137,10 +145,13 @@ class ArrangeMixin:
                 values["tax_id"] = (values["tax_id"][0], values["tax_id"][1])
             if "modified_at" in values:
                 values["modified_us"] = to_us(values.pop("modified_at"))
+            if "first_user_event_at" in values:
+                moment = values.pop("first_user_event_at")
+                values["first_user_event_us"] = None if moment is None else to_us(moment)
             email = values.get("email")
             if (
                 email is not None
-                and email.lower() != record.email.lower()
+                and email.lower() != (record.email or "").lower()
                 and email.lower() in self._by_email
             ):
                 raise ValueError(f"a live customer already has the email {email!r}")
@@ -149,7 +160,7 @@ class ArrangeMixin:
                 raise ValueError(f"a live customer already has external_id {ext!r}")
             self._assign(record, values)
             events = self._events(record, c.EVENT_CUSTOMER_UPDATED, c.EVENT_CUSTOMER_STATE_CHANGED)
-            data = customer_dict(record, self.organization_id)
+            data = self._customer_payload(record, self.api_version)
         self._dispatch(events)
         return data
 
@@ -158,7 +169,7 @@ class ArrangeMixin:
         with self.lock:
             record = self._live(customer_id)
             events = self._soft_delete(record)
-            data = customer_dict(record, self.organization_id)
+            data = self._customer_payload(record, self.api_version)
         self._dispatch(events)
         return data
 
@@ -170,7 +181,7 @@ class ArrangeMixin:
             record = self._by_id.get(customer_id)
             if record is None:
                 raise NotFound(customer_id)
-            return state_dict(record, self.organization_id, self._state(record))
+            return self._state_payload(record, self.api_version)
 
     def get_balance(self: StoreInternals, customer_id: str) -> dict[str, Any]:
         with self.lock:
@@ -341,8 +352,13 @@ class ArrangeMixin:
 
     # -- seeding and the request log ----------------------------------------------------------
 
-    def seed(self: StoreInternals, n: int = 1000, seed: int = 0) -> None:
-        """Add ``n`` realistic customers, the same for the same seed (seed.py); no events."""
+    def seed(self: Any, n: int = 1000, seed: int = 0, *, teams: bool | None = None) -> None:
+        """Add ``n`` realistic customers, the same for the same seed (seed.py); no events.
+
+        ``teams`` (default: in a 2026 store) also turns about one in ten into a team with
+        members (members.seed_teams) and publishes the catalog's products and benefits; a
+        2025-10 store's customers stay exactly those of ``seed_records``.
+        """
         with self.lock:
             if self._catalog is None:
                 self._catalog = st.Catalog.generate(seed)
@@ -353,8 +369,13 @@ class ArrangeMixin:
                 taken_emails=self._by_email,
                 taken_external=self._by_external,
             )
+            members = []
+            if teams if teams is not None else dated(self.api_version):
+                members = seed_teams(records, seed)
+                self.publish_catalog()
             self._seq += n
             self._bulk_index(records)
+            self._members.update((m["id"], m) for m in members)
 
     @property
     def requests(self: StoreInternals) -> list[RequestRecord]:

@@ -23,7 +23,7 @@ def metadata_text(value: Any) -> str | None:
 
 
 def _email_key(record: CustomerRecord) -> str:
-    return record.email
+    return record.email or ""  # a team customer may have no email
 
 
 def _name_key(record: CustomerRecord) -> tuple[bool, str]:
@@ -77,7 +77,7 @@ def select(
         rows = [
             r
             for r in rows
-            if needle in r.email.lower()
+            if (r.email is not None and needle in r.email.lower())
             or (r.name is not None and needle in r.name.lower())
             or (r.external_id is not None and needle in r.external_id.lower())
         ]

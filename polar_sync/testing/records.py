@@ -56,7 +56,9 @@ def uuid4_from(rng: random.Random) -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
-def avatar_url(email: str) -> str:
+def avatar_url(email: str | None) -> str | None:
+    if email is None:  # a team customer without an email
+        return None
     digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
     return f"https://www.gravatar.com/avatar/{digest}?d=404"
 
@@ -92,6 +94,7 @@ class CustomerRecord:
         "email",
         "email_verified",
         "external_id",
+        "extra",
         "id",
         "metadata",
         "modified_us",
@@ -117,6 +120,7 @@ class CustomerRecord:
         metadata: dict[str, Any] | None = None,
         balance: int = 0,
         state: StateRecord | int | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.id = id
         self.seq = seq
@@ -132,6 +136,9 @@ class CustomerRecord:
         self.metadata = metadata if metadata is not None else {}
         self.balance = balance
         self.state = state
+        # The 2026 versions' fields (type, billing_name, locale, default_payment_method_id,
+        # first_user_event_us); None: an individual customer with none of them set.
+        self.extra = extra
         self.cached_json: bytes | None = None
 
     def order_key(self) -> tuple[int, int]:
@@ -225,7 +232,14 @@ def state_dict(
         data["granted_benefits"] = []
         data["active_meters"] = []
     else:
-        data["active_subscriptions"] = json.loads(json.dumps(list(state.subscriptions.values())))
+        # ``seats`` / ``units`` are the 2026 versions' (see versions.py): not in 2025-10.
+        subscriptions = [
+            {k: v for k, v in sub.items() if k not in ("seats", "units")}
+            if "seats" in sub or "units" in sub
+            else sub
+            for sub in state.subscriptions.values()
+        ]
+        data["active_subscriptions"] = json.loads(json.dumps(subscriptions))
         data["granted_benefits"] = json.loads(json.dumps(list(state.grants.values())))
         data["active_meters"] = json.loads(json.dumps(list(state.meters.values())))
     data["avatar_url"] = avatar

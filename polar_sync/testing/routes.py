@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .inputs import customer_body
 from .store import PolarStore
 from .validation import (
     ValidationFailed,
@@ -19,10 +20,12 @@ from .validation import (
     validate_export_query,
     validate_list_query,
 )
+from .versions import dated
 
 JSON = "application/json"
 Answer = tuple[int, str, bytes | Iterator[bytes]]
-Operation = Callable[[PolarStore, dict[str, str], dict[str, list[str]], bytes], Answer]
+# (store, path parameters, query, body, the API version served) -> answer
+Operation = Callable[[PolarStore, dict[str, str], dict[str, list[str]], bytes, str], Answer]
 
 
 def json_answer(status: int, data: Any) -> Answer:
@@ -40,44 +43,54 @@ def _ident(params: dict[str, str]) -> dict[str, str]:
     return {"external_id": params["external_id"]}
 
 
-def _list(store: PolarStore, params: dict, query: dict, body: bytes) -> Answer:
-    return 200, JSON, store.api_list(validate_list_query(query))
+def _customer_body(body: bytes, kind: str, version: str) -> dict[str, Any]:
+    if dated(version):
+        return customer_body(body, kind=kind, version=version)
+    return validate_customer_body(body, kind=kind)
 
 
-def _create(store: PolarStore, params: dict, query: dict, body: bytes) -> Answer:
-    return 201, JSON, store.api_create(validate_customer_body(body, kind="create"))
+def _list(store: PolarStore, params: dict, query: dict, body: bytes, version: str) -> Answer:
+    return 200, JSON, store.api_list(validate_list_query(query), version)
 
 
-def _export(store: PolarStore, params: dict, query: dict, body: bytes) -> Answer:
+def _create(store: PolarStore, params: dict, query: dict, body: bytes, version: str) -> Answer:
+    return 201, JSON, store.api_create(_customer_body(body, "create", version), version)
+
+
+def _export(store: PolarStore, params: dict, query: dict, body: bytes, version: str) -> Answer:
     chunks = store.api_export(validate_export_query(query))
     return 200, "text/csv; charset=utf-8", chunks
 
 
-def _get(store: PolarStore, params: dict, query: dict, body: bytes) -> Answer:
-    return 200, JSON, store.api_get(**_ident(params))
+def _get(store: PolarStore, params: dict, query: dict, body: bytes, version: str) -> Answer:
+    return 200, JSON, store.api_get(**_ident(params), version=version)
 
 
-def _update(store: PolarStore, params: dict, query: dict, body: bytes) -> Answer:
+def _update(store: PolarStore, params: dict, query: dict, body: bytes, version: str) -> Answer:
     ident = _ident(params)
     kind = "update" if "id" in ident else "update_external"
-    return 200, JSON, store.api_update(validate_customer_body(body, kind=kind), **ident)
+    fields = _customer_body(body, kind, version)
+    return 200, JSON, store.api_update(fields, **ident, version=version)
 
 
-def _delete(store: PolarStore, params: dict, query: dict, body: bytes) -> Answer:
+def _delete(store: PolarStore, params: dict, query: dict, body: bytes, version: str) -> Answer:
     store.api_delete(**_ident(params))
     return 204, "", b""
 
 
-def _state(store: PolarStore, params: dict, query: dict, body: bytes) -> Answer:
-    return json_answer(200, store.api_state(**_ident(params)))
+def _state(store: PolarStore, params: dict, query: dict, body: bytes, version: str) -> Answer:
+    return json_answer(200, store.api_state(**_ident(params), version=version))
 
 
-def _balance(store: PolarStore, params: dict, query: dict, body: bytes) -> Answer:
+def _balance(store: PolarStore, params: dict, query: dict, body: bytes, version: str) -> Answer:
     return json_answer(200, store.api_balance(**_ident(params)))
 
 
+Routes = tuple[tuple[re.Pattern[str], dict[str, tuple[str, Operation]]], ...]
+
 # (path pattern, {method: (operationId, operation)}); first match wins, as in FastAPI.
-ROUTES: tuple[tuple[re.Pattern[str], dict[str, tuple[str, Operation]]], ...] = (
+# The 2025-10 era's table; the 2026 versions' is routes26.ROUTES_2026.
+ROUTES: Routes = (
     (re.compile(r"/v1/customers/?"), {"GET": ("customers:list", _list),
                                      "POST": ("customers:create", _create)}),
     (re.compile(r"/v1/customers/export"), {"GET": ("customers:export", _export)}),

@@ -20,12 +20,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import versions as v
 from .faults import Faults
+from .members import NotPermitted
 from .params import CUSTOMERS_MAX, check_host, check_http_url, check_int, check_port, check_token
 from .raw import RawResponse, raw_request
 from .records import NotFound
 from .requestlog import RequestRecord
-from .routes import JSON, ROUTES, Answer, Operation, json_answer
+from .routes import JSON, ROUTES, Answer, Operation, Routes, json_answer
+from .routes26 import ROUTES_2026
 from .store import PolarStore
 from .validation import (
     ValidationFailed,
@@ -115,7 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         operation, answer, headers = polar._answer(self.command, path, query, body,
-                                                   self.headers.get("Authorization"))  # fmt: skip
+                                                   self.headers.get("Authorization"),
+                                                   self.headers.get(v.HEADER))  # fmt: skip
         status, content_type, payload = answer
         if (200 <= status < 300 and content_type == JSON and isinstance(payload, bytes)
                 and payload and faults.roll(faults.malformed_rate)):  # fmt: skip
@@ -147,6 +151,10 @@ class LocalPolarServer:
     the same world. A value out of range (a port over 65535, a ``fail_rate`` over 1, an
     ``organization_id`` that is no UUID...) is a ``ValueError`` naming the parameter; a port
     in use is an ``OSError`` from ``start()``.
+
+    ``api_version`` (default ``"2026-04"``, today's Polar) is the version served to a
+    request without a ``Polar-Version`` header; ``"2025-10"`` plays Polar before dated
+    versions (see :mod:`.versions`). With a given ``store``, the default is the store's.
     """
 
     #: How the latency fault waits (tests may replace it to observe the delay).
@@ -175,6 +183,7 @@ class LocalPolarServer:
         webhook_secret: str | None = None,
         webhook_duplicate: bool = False,
         webhook_reorder: bool = False,
+        api_version: str | None = None,
     ) -> None:
         # Every value is checked (ValueError naming it) before anything is seeded or bound.
         self.host = check_host(host)
@@ -196,7 +205,16 @@ class LocalPolarServer:
             balance_route=balance_route,
             seed=seed,
         )
-        self.store = store if store is not None else PolarStore(organization_id)
+        if api_version is not None:
+            v.check_api_version(api_version)
+        if store is None:
+            store = PolarStore(organization_id, api_version=api_version or v.DEFAULT)
+        elif api_version is not None and api_version != store.api_version:
+            raise ValueError(
+                f"api_version {api_version!r} differs from the store's {store.api_version!r}"
+            )
+        self.store = store
+        self.api_version = store.api_version
         if customers:
             self.store.seed(customers, seed)
         self.verbose = verbose
@@ -210,11 +228,15 @@ class LocalPolarServer:
                 webhook_secret or "",
                 duplicate=webhook_duplicate,
                 reorder=webhook_reorder,
+                api_version=self.api_version if v.dated(self.api_version) else None,
             )
             self.store.subscribe(self.webhooks)
 
     def __repr__(self) -> str:  # the token stays out of reprs
-        return f"<LocalPolarServer {self.url} customers={len(self.store)}>"
+        return (
+            f"<LocalPolarServer {self.url} customers={len(self.store)} "
+            f"api_version={self.api_version}>"
+        )
 
     @property
     def url(self) -> str:
@@ -278,9 +300,20 @@ class LocalPolarServer:
 
     def _answer(
         self, method: str, path: str, query: dict[str, list[str]], body: bytes,
-        authorization: str | None,
+        authorization: str | None, requested: str | None = None,
     ) -> tuple[str | None, Answer, dict[str, str]]:  # fmt: skip
         """The operationId, the answer and extra headers for one request."""
+        version = v.served_version(self.api_version, requested)
+        operation, answer, headers = self._answer_in(method, path, query, body, authorization,
+                                                     version)  # fmt: skip
+        if version is not None and v.dated(version):
+            headers[v.HEADER] = version
+        return operation, answer, headers
+
+    def _answer_in(
+        self, method: str, path: str, query: dict[str, list[str]], body: bytes,
+        authorization: str | None, version: str | None,
+    ) -> tuple[str | None, Answer, dict[str, str]]:  # fmt: skip
         faults = self.faults
         retry_after = faults.admit()
         if retry_after is not None:
@@ -298,7 +331,9 @@ class LocalPolarServer:
                 json_answer(status, {"error": phrase.replace(" ", ""), "detail": phrase}),
                 {},
             )
-        operation, handler, params = self._route(method, path)
+        if version is None:  # a version Polar does not serve: every route is unknown
+            return None, json_answer(404, {"detail": "Not Found"}), {}
+        operation, handler, params = self._route(method, path, version)
         if handler is None:
             status = 405 if operation == "405" else 404
             return None, json_answer(status, {"detail": HTTPStatus(status).phrase}), {}
@@ -307,7 +342,7 @@ class LocalPolarServer:
             answer = json_answer(401, {"error": "Unauthorized", "detail": detail})
             return operation, answer, {"WWW-Authenticate": "Bearer"}
         try:
-            return operation, handler(self.store, params, query, body), {}
+            return operation, handler(self.store, params, query, body, version), {}
         except ValidationFailed as exc:
             return operation, json_answer(422, {"detail": exc.errors}), {}
         except NotFound:
@@ -316,13 +351,18 @@ class LocalPolarServer:
                 json_answer(404, {"error": "ResourceNotFound", "detail": "Not found"}),
                 {},
             )
+        except NotPermitted as exc:
+            return operation, json_answer(403, {"error": "NotPermitted", "detail": str(exc)}), {}
         except Exception:
             logger.exception("LocalPolarServer failed on %s %s", method, path)
             failure = {"error": "InternalServerError", "detail": "Internal Server Error"}
             return operation, json_answer(500, failure), {}
 
-    def _route(self, method: str, path: str) -> tuple[str | None, Operation | None, dict[str, str]]:
-        for pattern, methods in ROUTES:
+    def _route(
+        self, method: str, path: str, version: str
+    ) -> tuple[str | None, Operation | None, dict[str, str]]:
+        routes: Routes = ROUTES_2026 if v.dated(version) else ROUTES
+        for pattern, methods in routes:
             match = pattern.fullmatch(path)
             if match is None:
                 continue

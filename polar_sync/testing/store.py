@@ -12,7 +12,6 @@ slice; other filters and sortings are computed once and cached until the next ch
 from __future__ import annotations
 
 import bisect
-import logging
 import random
 import threading
 import uuid
@@ -21,8 +20,12 @@ from operator import attrgetter
 from typing import Any
 
 from . import constants as c
+from . import versions as v
 from .arrange import ArrangeMixin
+from .catalog import CatalogMixin
+from .events import EventsMixin
 from .listing import plain_window, render_page, select
+from .members import MembersMixin
 from .params import check_uuid
 from .records import (
     CustomerRecord,
@@ -30,18 +33,14 @@ from .records import (
     StateRecord,
     address_tuple,
     csv_chunks,
-    customer_dict,
-    customer_json,
     now_us,
-    state_dict,
     uuid4_from,
 )
 from .requestlog import RequestLog
+from .seats import SeatsMixin
 from .seed import SEED_END_US
 from .state import Catalog, seeded_state
 from .validation import ListQuery, ValidationFailed, error
-
-logger = logging.getLogger(__name__)
 
 Subscriber = Callable[[str, dict[str, Any]], None]
 Event = tuple[str, dict[str, Any]]
@@ -50,13 +49,25 @@ DEFAULT_ORGANIZATION_ID = uuid4_from(random.Random("polar_sync.testing organizat
 _CACHE_SIZE = 8
 
 
-class PolarStore(ArrangeMixin):
-    """One Polar organization's customers; thread-safe."""
+class PolarStore(EventsMixin, ArrangeMixin, MembersMixin, SeatsMixin, CatalogMixin):
+    """One Polar organization's customers (and, in the 2026 versions, their team members,
+    products and benefits); thread-safe.
+
+    ``api_version`` is the era the store plays (see :mod:`.versions`): it shapes the
+    handle's answers and the change events, and a 2026 store seeds teams and a catalog.
+    """
 
     #: Currency of ``/balance`` answers.
     balance_currency = "USD"  # as Polar's docs and the contract's example show it
 
-    def __init__(self, organization_id: str | None = None, *, log_size: int = 100_000) -> None:
+    def __init__(
+        self,
+        organization_id: str | None = None,
+        *,
+        api_version: str = v.DEFAULT,
+        log_size: int = 100_000,
+    ) -> None:
+        self.api_version = v.check_api_version(api_version)
         self.organization_id = (
             check_uuid("organization_id", organization_id)
             if organization_id is not None
@@ -74,6 +85,10 @@ class PolarStore(ArrangeMixin):
         self._seq = 0
         self._max_created_us = 0
         self._cache: dict[tuple[Any, ...], list[CustomerRecord]] = {}
+        self._members: dict[str, dict[str, Any]] = {}  # id -> Member JSON, oldest first
+        self._seats: dict[str, dict[str, Any]] = {}  # id -> CustomerSeat JSON
+        self._products: dict[str, dict[str, Any]] = {}  # id -> Product JSON
+        self._benefits: dict[str, dict[str, Any]] = {}  # id -> Benefit JSON
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -110,7 +125,8 @@ class PolarStore(ArrangeMixin):
         self._by_id[record.id] = record
         self._max_created_us = max(self._max_created_us, record.created_us)
         if record.deleted_us is None:
-            self._by_email[record.email.lower()] = record
+            if record.email is not None:  # a team customer may have none
+                self._by_email[record.email.lower()] = record
             if record.external_id is not None:
                 self._by_external[record.external_id] = record
             active = self._active
@@ -128,6 +144,7 @@ class PolarStore(ArrangeMixin):
         # C-level loops: a million records index in a fraction of the time of a for loop.
         self._by_id.update(zip(map(attrgetter("id"), records), records, strict=True))
         self._by_email.update(zip(map(attrgetter("email"), records), records, strict=True))
+        self._by_email.pop(None, None)  # type: ignore[call-overload]  # emailless teams
         self._by_external.update(
             (record.external_id, record) for record in records if record.external_id is not None
         )
@@ -139,7 +156,8 @@ class PolarStore(ArrangeMixin):
         self._changed()
 
     def _unindex_live(self, record: CustomerRecord) -> None:
-        self._by_email.pop(record.email.lower(), None)
+        if record.email is not None:
+            self._by_email.pop(record.email.lower(), None)
         if record.external_id is not None:
             self._by_external.pop(record.external_id, None)
         active = self._active
@@ -165,6 +183,10 @@ class PolarStore(ArrangeMixin):
             record.state = seeded_state(
                 record.state, record.created_us, self.reference_us, self.catalog
             )
+            if v.fields_of(record)["type"] == "team":  # a team pays one seat per member
+                seats = sum(m["customer_id"] == record.id for m in self._members.values())
+                for sub in record.state.subscriptions.values():
+                    sub["seats"] = seats
         return record.state
 
     def _state_for_change(self, record: CustomerRecord) -> StateRecord:
@@ -173,41 +195,9 @@ class PolarStore(ArrangeMixin):
             state = record.state = StateRecord()
         return state
 
-    # -- change events -----------------------------------------------------------------
-
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(event_type, payload)`` after every change to a customer or its
-        state (via the API or this handle; bulk seeding excepted). Event types are Polar's
-        webhook ones: ``customer.created``/``updated``/``deleted`` (payload: Customer) and
-        ``customer.state_changed`` (payload: CustomerState). Returns an unsubscribe function.
-        """
-        self.subscribers.append(callback)
-        return lambda: self.subscribers.remove(callback)
-
-    def _events(self, record: CustomerRecord, *types: str) -> list[Event]:
-        if not self.subscribers:
-            return []
-        events: list[Event] = []
-        for event_type in types:
-            if event_type == c.EVENT_CUSTOMER_STATE_CHANGED:
-                payload = state_dict(record, self.organization_id, self._state(record))
-            else:
-                payload = customer_dict(record, self.organization_id)
-            events.append((event_type, payload))
-        return events
-
-    def _dispatch(self, events: list[Event]) -> None:
-        # Outside the lock: a subscriber may call back into the store.
-        for event_type, payload in events:
-            for callback in list(self.subscribers):
-                try:
-                    callback(event_type, payload)
-                except Exception:
-                    logger.exception("polar_sync.testing subscriber failed on %s", event_type)
-
     # -- API operations (used by the HTTP layer) ---------------------------------------
 
-    def api_list(self, query: ListQuery) -> bytes:
+    def api_list(self, query: ListQuery, version: str | None = None) -> bytes:
         with self.lock:
             org = self.organization_id
             window = plain_window(self._active, query, org)
@@ -222,7 +212,7 @@ class PolarStore(ArrangeMixin):
                 start = (query.page - 1) * query.limit
                 window = rows[start : start + query.limit], len(rows)
             items, total = window
-            rendered = [customer_json(r, org) for r in items]
+            rendered = [self._customer_body(r, version) for r in items]
         return render_page(rendered, total, query.limit)
 
     def api_export(self, organization_ids: tuple[str, ...]) -> Iterator[bytes]:
@@ -233,11 +223,11 @@ class PolarStore(ArrangeMixin):
                 rows = list(self._active)
         return csv_chunks(rows, c.EXPORT_HEADER)
 
-    def api_create(self, fields: dict[str, Any]) -> bytes:
+    def api_create(self, fields: dict[str, Any], version: str | None = None) -> bytes:
         with self.lock:
             errors = []
-            email: str = fields["email"]
-            if email.lower() in self._by_email:
+            email: str | None = fields.get("email")
+            if email is not None and email.lower() in self._by_email:
                 msg = "A customer with this email address already exists."
                 errors.append(error(["body", "email"], msg, "value_error", email))
             external_id = fields.get("external_id")
@@ -262,16 +252,24 @@ class PolarStore(ArrangeMixin):
                 tax_id=(tax_id[0], tax_id[1]) if tax_id else None,
                 metadata=dict(fields.get("metadata") or {}),
             )
+            if v.dated(version or self.api_version):
+                record.extra = {**v.EXTRA_DEFAULTS, "type": fields.get("type") or "individual",
+                                "locale": fields.get("locale")}  # fmt: skip
             self._index(record)
-            body = customer_json(record, self.organization_id)
+            body = self._customer_body(record, version)
             events = self._events(record, c.EVENT_CUSTOMER_CREATED, c.EVENT_CUSTOMER_STATE_CHANGED)
+            if v.fields_of(record)["type"] == "team":  # Polar makes the owner member with it
+                owner = fields.get("owner") or {"email": email, "name": record.name}
+                events += self._add_member(record, dict(owner, role="owner"))[1]
         self._dispatch(events)
         return body
 
-    def api_get(self, *, id: str | None = None, external_id: str | None = None) -> bytes:
+    def api_get(
+        self, *, id: str | None = None, external_id: str | None = None, version: str | None = None
+    ) -> bytes:
         with self.lock:
             record = self._live(id) if id is not None else self._live_external(external_id or "")
-            return customer_json(record, self.organization_id)
+            return self._customer_body(record, version)
 
     def _update(self, record: CustomerRecord, fields: dict[str, Any], *, external: bool) -> bool:
         """Validate then apply an update like Polar; True when something changed."""
@@ -279,7 +277,7 @@ class PolarStore(ArrangeMixin):
         email = fields.get("email")
         if (
             email is not None
-            and email.lower() != record.email.lower()
+            and email.lower() != (record.email or "").lower()
             and email.lower() in self._by_email
         ):
             msg = "A customer with this email address already exists."
@@ -292,9 +290,14 @@ class PolarStore(ArrangeMixin):
             elif record.external_id is None and new is not None and new in self._by_external:
                 msg = "A customer with this external ID already exists."
                 errors.append(error(["body", "external_id"], msg, "value_error", new))
+        if fields.get("type") == "individual" and v.fields_of(record)["type"] == "team":
+            msg = "Customer type can only be upgraded from individual to team."
+            errors.append(error(["body", "type"], msg, "value_error", "individual"))
         if errors:
             raise ValidationFailed(errors)
         values = dict(fields)
+        if values.get("type") is None:
+            values.pop("type", None)
         if values.get("email") is None:
             values.pop("email", None)
         if "billing_address" in values:
@@ -307,9 +310,14 @@ class PolarStore(ArrangeMixin):
         return self._assign(record, values)
 
     def _assign(self, record: CustomerRecord, values: dict[str, Any]) -> bool:
-        changes = {k: v for k, v in values.items() if getattr(record, k) != v}
-        if not changes:
+        current = v.fields_of(record)
+        extras = {k: values.pop(k) for k in list(values) if k in v.EXTRA_DEFAULTS}
+        extras = {k: value for k, value in extras.items() if current[k] != value}
+        changes = {k: value for k, value in values.items() if getattr(record, k) != value}
+        if not changes and not extras:
             return False
+        if extras:
+            record.extra = {**current, **extras}
         self._unindex_live(record)
         if "email" in changes and "email_verified" not in values:
             changes["email_verified"] = False
@@ -322,12 +330,17 @@ class PolarStore(ArrangeMixin):
         return True
 
     def api_update(
-        self, fields: dict[str, Any], *, id: str | None = None, external_id: str | None = None
+        self,
+        fields: dict[str, Any],
+        *,
+        id: str | None = None,
+        external_id: str | None = None,
+        version: str | None = None,
     ) -> bytes:
         with self.lock:
             record = self._live(id) if id is not None else self._live_external(external_id or "")
             self._update(record, fields, external=id is not None)
-            body = customer_json(record, self.organization_id)
+            body = self._customer_body(record, version)
             events = self._events(record, c.EVENT_CUSTOMER_UPDATED, c.EVENT_CUSTOMER_STATE_CHANGED)
         self._dispatch(events)
         return body
@@ -340,7 +353,8 @@ class PolarStore(ArrangeMixin):
         record.modified_us = moment
         record.external_id = None
         record.state = None
-        return self._events(record, c.EVENT_CUSTOMER_DELETED, c.EVENT_CUSTOMER_STATE_CHANGED)
+        events = self._events(record, c.EVENT_CUSTOMER_DELETED, c.EVENT_CUSTOMER_STATE_CHANGED)
+        return events + self._drop_members(record)
 
     def api_delete(self, *, id: str | None = None, external_id: str | None = None) -> None:
         with self.lock:
@@ -348,10 +362,12 @@ class PolarStore(ArrangeMixin):
             events = self._soft_delete(record)
         self._dispatch(events)
 
-    def api_state(self, *, id: str | None = None, external_id: str | None = None) -> dict:
+    def api_state(
+        self, *, id: str | None = None, external_id: str | None = None, version: str | None = None
+    ) -> dict:
         with self.lock:
             record = self._live(id) if id is not None else self._live_external(external_id or "")
-            return state_dict(record, self.organization_id, self._state(record))
+            return self._state_payload(record, version)
 
     def api_balance(self, id: str) -> dict[str, Any]:
         with self.lock:

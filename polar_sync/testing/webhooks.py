@@ -1,10 +1,11 @@
 """Webhook deliveries from the stand-in, signed like Polar's (the Standard Webhooks scheme).
 
 A :class:`WebhookSender` subscribes to a :class:`~polar_sync.testing.store.PolarStore` and
-POSTs ``{"type": ..., "timestamp": ..., "data": ...}`` (the contract's ``Webhook*Payload``
-schemas) for every change, from one background thread, retrying failed deliveries with
-exponential backoff. For tests it can deliver every event twice (``duplicate``) and deliver
-each batch of events newest first (``reorder``)::
+POSTs ``{"type": ..., "timestamp": ..., "data": ...}`` (the ``Webhook*Payload`` schemas;
+the 2026 versions add a top-level ``api_version``) for every change, from one background
+thread, retrying failed deliveries with exponential backoff. For tests it can deliver
+every event twice (``duplicate``) and deliver each batch of events newest first
+(``reorder``)::
 
     server = LocalPolarServer(webhook_url="http://127.0.0.1:8000/polar/webhooks/",
                               webhook_secret="polar_whs_...").start()
@@ -94,11 +95,14 @@ class WebhookSender:
         timeout: float = 10.0,
         reorder_window: float = 0.2,
         log_size: int = 100_000,
+        api_version: str | None = None,
     ) -> None:
         check_http_url("webhook_url", url)
         if not secret:
             raise ValueError("webhook_secret is required to sign the deliveries")
         self.url = url
+        # The 2026 versions put the endpoint's version in every payload; None: 2025-10 era.
+        self.api_version = api_version
         self._secret = secret
         self.duplicate = duplicate
         self.reorder = reorder
@@ -134,11 +138,13 @@ class WebhookSender:
             # Strictly increasing, so that the receiver can order one customer's events.
             moment = max(datetime.now(UTC), self._last_timestamp + timedelta(microseconds=1))
             self._last_timestamp = moment
-            payload = {
+            payload: dict[str, Any] = {
                 "type": event_type,
                 "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                "data": data,
             }
+            if self.api_version is not None:
+                payload["api_version"] = self.api_version
+            payload["data"] = data
             body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
             delivery = Delivery(str(uuid.uuid4()), event_type, body)
             self._log.append(delivery)

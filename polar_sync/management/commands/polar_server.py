@@ -2,6 +2,9 @@
 
     python manage.py polar_server --port 8111 --customers 5000 --seed 1 --rate-limit 500
 
+``--api-version`` (default 2026-04) is the version served to requests without a
+``Polar-Version`` header; 2025-10 plays Polar before dated versions (with ``/balance``).
+
 Prints the base URL and the access token to put in ``POLAR_SYNC["SERVER"]`` and
 ``POLAR_SYNC["ACCESS_TOKEN"]``. The token is a throwaway for this local server only.
 """
@@ -17,7 +20,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from polar_sync.management import arguments
-from polar_sync.testing import LocalPolarServer
+from polar_sync.testing import LocalPolarServer, versions
 from polar_sync.testing.params import CUSTOMERS_MAX, LATENCY_MAX
 
 
@@ -95,12 +98,20 @@ class Command(BaseCommand):
             action="store_true",
             help="Answer /v1/customers/{id}/balance as an unknown route (404).",
         )
+        add(
+            "--api-version",
+            choices=versions.CONFIGURABLE,
+            default=versions.DEFAULT,
+            help=f"Version served without a Polar-Version header (default {versions.DEFAULT}); "
+            f"{versions.ERA_2025}: Polar before dated versions, with /balance.",
+        )
         add("--verbose-requests", action="store_true", help="Log each request.")
         add(
             "--webhook-url",
             type=arguments.http_url,
             default=None,
-            help="Send signed customer.* webhooks for every change to this http(s) URL, "
+            help="Send signed webhooks (customer.*; in 2026 versions also member.*, "
+            "customer_seat.*, product.*, benefit.*) for every change to this http(s) URL, "
             "e.g. http://127.0.0.1:8000/polar/webhooks/.",
         )
         add(
@@ -133,6 +144,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Access token: {server.token}")
         self.stdout.write(f"Organization: {server.organization_id}")
+        self.stdout.write(f"API version: {server.api_version}")
         self.stdout.write(
             f'POLAR_SYNC = {{"SERVER": "{server.url}", "ACCESS_TOKEN": "{server.token}"}}'
         )
@@ -164,6 +176,7 @@ class Command(BaseCommand):
             verbose=options["verbose_requests"],
             webhook_url=options["webhook_url"],
             webhook_secret=options["webhook_secret"],
+            api_version=options.get("api_version") or versions.DEFAULT,
         )
 
     def _listen_check(self, host: str, port: int) -> None:
