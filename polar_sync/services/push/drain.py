@@ -34,6 +34,7 @@ from ...exceptions import (
     PolarTransientError,
     PolarValidationError,
 )
+from ...mapping import JSON
 from ...models import Customer, PushedPayload, PushOutbox
 from ..budget import Budget, budget_pause, budget_take, budgeted_client
 from ..customers import customers_mark_deleted, customers_upsert
@@ -49,18 +50,17 @@ from .rows import (
 
 logger = logging.getLogger("polar_sync.push")
 
-JSON = dict[str, Any]
 BATCH = 200
 # A drain gives up after this many transient failures in a row: Polar is down, and
 # hammering it row after row helps nobody. The rows wait for the next drain.
 MAX_CONSECUTIVE_TRANSIENT = 3
 # How many times one drain re-pushes a row that changed while it was being pushed.
 MAX_ROUNDS = 3
+DISABLED = "pushing is disabled (POLAR_SYNC['PUSH_ENABLED'] is False)"
 
 
 class PushRefused(Exception):
-    """Polar cannot take this push as it stands (e.g. the email belongs to another user).
-    Caught here and recorded on the row: it never reaches a caller."""
+    """Polar cannot take this push as it stands; recorded on the row, never raised further."""
 
 
 class Outcome(Enum):
@@ -74,8 +74,6 @@ class Outcome(Enum):
 
 @dataclass
 class DrainResult:
-    """What a drain did; ``stopped`` says why it ended early, if it did."""
-
     created: int = 0
     updated: int = 0
     adopted: int = 0  # guest customers given the user's external ID
@@ -86,7 +84,7 @@ class DrainResult:
     postponed: int = 0  # transient failures: retried later with backoff
     busy: int = 0  # held by another worker
     requests: int = 0
-    stopped: str = ""
+    stopped: str = ""  # why it ended early, if it did
     no_user: bool = False  # customer_push: no local user has the external ID
 
     @property
@@ -97,20 +95,14 @@ class DrainResult:
         return {**asdict(self), "pushed": self.pushed}
 
 
-# ---------------------------------------------------------------------------
-# the one client cache: per thread and kind, rebuilt when the settings change
-
+# The one client cache: per thread and kind, rebuilt when the settings change.
 _clients = threading.local()
 
 
 def push_client(*, inline: bool = False) -> PolarClient:
-    """The calling thread's client for pushing (kept for its connections).
-
-    A worker's (``inline=False``) retries with backoff and waits for the shared
-    budget. An inline one, for a push inside a web request after its commit, makes
-    one attempt with ``ENQUEUE_TIMEOUT`` as its timeout and never waits for the
-    budget: a Polar that is down or slow costs the request at most that long.
-    """
+    """The calling thread's client for pushing. A worker's retries with backoff and
+    waits for the shared budget; an inline one (in a web request, after its commit)
+    makes one attempt within ``ENQUEUE_TIMEOUT`` and never waits for the budget."""
     conf = polar_settings()
     cache: dict[bool, tuple[Any, PolarClient]] = _clients.__dict__.setdefault("by_kind", {})
     cached = cache.get(inline)
@@ -132,10 +124,6 @@ def _take_or_raise(budget: Budget) -> None:
         )
 
 
-# ---------------------------------------------------------------------------
-# the drain
-
-
 def outbox_drain(
     *,
     external_id: str | None = None,
@@ -143,25 +131,19 @@ def outbox_drain(
     force: bool = False,
     client: PolarClient | None = None,
 ) -> DrainResult:
-    """Push pending outbox rows to Polar: one user's, or every due row.
-
-    ``force`` ignores backoff (the ``polar_push`` command); ``retry_failed`` first
-    makes failed rows pending again.
-    """
+    """Push due outbox rows to Polar: one user's, or all. ``force`` ignores backoff;
+    ``retry_failed`` first makes failed rows pending again."""
     result = DrainResult()
     if not polar_settings().PUSH_ENABLED:
-        result.stopped = "pushing is disabled (POLAR_SYNC['PUSH_ENABLED'] is False)"
+        result.stopped = DISABLED
         return result
     if retry_failed:
         rows_retry_failed(external_id=external_id)
     pending = PushOutbox.objects.filter(status=PushOutbox.Status.PENDING)
-    row = None
     if external_id is not None:
-        row = pending.filter(external_id=external_id).first()
-        if row is None:
-            return result  # no client, no request: the common case of a duplicate task
-    elif not pending.exists():
-        return result
+        pending = pending.filter(external_id=external_id)
+    if not pending.exists():
+        return result  # no client, no request: the common case of a duplicate task
     try:
         client = client or push_client()
     except PolarConfigurationError as exc:
@@ -170,10 +152,7 @@ def outbox_drain(
         return result
     sent_before = client.request_count
     try:
-        if row is not None:
-            _drain_row(row=row, client=client, result=result, force=force)
-        else:
-            _drain(pending=pending, client=client, result=result, force=force)
+        _drain(pending=pending, client=client, result=result, force=force)
     finally:
         result.requests = client.request_count - sent_before
     return result
@@ -203,7 +182,7 @@ def _drain(*, pending: Any, client: PolarClient, result: DrainResult, force: boo
 def _drain_row(
     *, row: PushOutbox | None, client: PolarClient, result: DrainResult, force: bool
 ) -> Outcome:
-    """Push one row; re-read and push again (a few times) if it changes meanwhile."""
+    """Push one row; re-read and push again (a few times) if it changed meanwhile."""
     outcome = Outcome.DONE
     for _ in range(MAX_ROUNDS):
         if row is None or row.status != PushOutbox.Status.PENDING:
@@ -232,16 +211,14 @@ def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> Outco
             kind, customer = _delete(client, row.external_id), None
         else:
             kind, customer = _upsert(client, row)
-    except PolarAuthenticationError as exc:
-        # The token, not the row: keep the row pending and stop until it is fixed.
+    except (PolarAuthenticationError, PolarTransientError) as exc:
         _postpone(row=row, exc=exc)
         result.postponed += 1
-        result.stopped = f"Polar refused the access token: {exc}"
-        logger.error("polar_sync: push of %s stopped: %s", row.external_id, exc)
-        return Outcome.AUTH
-    except PolarTransientError as exc:
-        _postpone(row=row, exc=exc)
-        result.postponed += 1
+        if isinstance(exc, PolarAuthenticationError):
+            # The token, not the row: keep the row pending and stop until it is fixed.
+            result.stopped = f"Polar refused the access token: {exc}"
+            logger.error("polar_sync: push of %s stopped: %s", row.external_id, exc)
+            return Outcome.AUTH
         logger.warning("polar_sync: push of %s postponed: %s", row.external_id, exc)
         return Outcome.TRANSIENT
     except (PolarError, PushRefused) as exc:
@@ -266,7 +243,7 @@ def _postpone(*, row: PushOutbox, exc: BaseException) -> None:
 
 
 def _pushed_already(row: PushOutbox) -> bool:
-    """An upsert of exactly what Polar accepted last (a name changed, then changed back)."""
+    """An upsert of what Polar accepted last (a name changed, then changed back)."""
     if row.action != PushOutbox.Action.UPSERT or row.delete_first:
         return False
     pushed = PushedPayload.objects.filter(external_id=row.external_id).values_list(
@@ -304,7 +281,6 @@ def _upsert(client: PolarClient, row: PushOutbox) -> tuple[str, JSON]:
 
 
 def _adopt(client: PolarClient, external_id: str, payload: JSON, refusal: Exception) -> JSON:
-    """Give the existing customer with the user's email the user's external ID."""
     email = payload.get("email")
     found = client.list(email=str(email), limit=1)["items"] if email else []
     if not found:

@@ -1,15 +1,13 @@
 """After a user change commits: have its row drained, through the broker or in-process.
 
-Nothing here ever fails the request that saved the user because of Polar or the
-broker: the rows are committed, and a row whose enqueue was lost waits for the
-periodic drain (``polar_sync.drain_outbox``) or ``polar_push``.
+Nothing here fails the request that saved the user: a row whose enqueue was lost
+waits for the periodic drain (``polar_sync.drain_outbox``) or ``polar_push``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
 
 from django.db import router, transaction
 
@@ -30,11 +28,11 @@ _pending = threading.local()
 
 
 def drain_on_commit(external_id: str) -> None:
-    """Have this user's row drained once the current transaction commits (now, outside one).
+    """Have this user's row drained once the current transaction commits.
 
-    Every change registers a callback, since a single one would be lost with a
-    rolled-back savepoint; the first to run takes the thread's whole set, so ten
-    saves of one user in a transaction send one task.
+    Every change registers a callback (one alone would be lost with a rolled-back
+    savepoint); the first to run takes the thread's whole set, so ten saves of one
+    user in a transaction send one task.
     """
     ids: set[str] = _pending.__dict__.setdefault("ids", set())
     ids.add(external_id)
@@ -42,10 +40,9 @@ def drain_on_commit(external_id: str) -> None:
 
 
 def _flush() -> None:
-    ids: set[str] = _pending.__dict__.get("ids") or set()
+    ids: set[str] = _pending.__dict__.pop("ids", set())
     if not ids:
         return
-    _pending.ids = set()
     try:
         outbox_enqueue(external_ids=sorted(ids))
     except Exception:
@@ -53,25 +50,16 @@ def _flush() -> None:
         logger.exception("polar_sync: could not start the push; the periodic drain will")
 
 
-def outbox_enqueue(*, external_ids: Iterable[str]) -> None:
-    """Have these users' rows drained: via the broker, or in-process when Celery runs
-    tasks eagerly or has no broker configured (it would otherwise try amqp://localhost
-    after every commit)."""
-    ids = list(external_ids)
-    if not ids:
-        return
+def outbox_enqueue(*, external_ids: list[str]) -> None:
     if tasks_run_inline():
-        _drain_inline(ids)
+        _drain_inline(external_ids)
     else:
-        _broker_send(ids)
+        _broker_send(external_ids)
 
 
 def _drain_inline(ids: list[str]) -> None:
-    """No broker (the embedded default): push now, one attempt with a short timeout.
-
-    The first transient failure ends it: the other rows wait rather than each
-    making the request wait on a Polar that is down.
-    """
+    """No broker: push now; the first transient failure ends it (the other rows wait
+    rather than each making the request wait on a Polar that is down)."""
     try:
         client = push_client(inline=True)
     except PolarConfigurationError as exc:
