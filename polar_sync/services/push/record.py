@@ -47,7 +47,8 @@ def user_change_record(
     watched = user_fields_watched(conf=conf, model=model)
     fresh = False
     if update_fields is not None:
-        saved = _attnames(model, update_fields)
+        # Django accepts attribute names ("team_id") as well as field names.
+        saved = {user_field_attname(model=model, name=name) or name for name in update_fields}
         if watched is not None and saved.isdisjoint(watched):
             return False  # the row's watched columns were not written
         # The row keeps the columns left out, whatever the instance holds: an unsaved
@@ -272,17 +273,6 @@ def _has_trace(*, external_id: str) -> bool:
         or PushedPayload.objects.filter(external_id=external_id).exists()
         or Customer.objects.filter(external_id=external_id, deleted_at__isnull=True).exists()
     )
-
-
-def _attnames(model: type, update_fields: Iterable[str]) -> set[str]:
-    opts = model._meta  # type: ignore[attr-defined]
-    saved = set()
-    for name in update_fields:
-        try:
-            saved.add(opts.get_field(name).attname)
-        except FieldDoesNotExist:
-            saved.add(name)  # Django also accepts attribute names ("team_id")
-    return saved
 
 
 @functools.lru_cache(maxsize=32)
