@@ -1,14 +1,12 @@
 """Draining the outbox: claim a row, push it to Polar, complete or release it.
 
-- Upsert: ``update_external``; on 404, ``create`` with the external ID; when the
-  email already belongs to a customer without an external ID (a guest checkout),
-  adopt that customer: set its external ID (allowed once) and its fields.
+- Upsert: ``update_external``; on 404, ``create``; when the email belongs to a
+  customer without an external ID (a guest checkout), adopt that customer.
 - Delete: ``delete_external``; a 404 means already gone, which counts as done.
-- An upsert of exactly the payload Polar last accepted is completed without a
-  request (a name changed, then changed back).
+- An upsert of exactly the payload Polar last accepted is completed without a request.
 - Transient failures (network, 429, 5xx) release the row pending with a backoff; any
-  other refusal (a 422...) marks it failed with Polar's message, visible and not
-  retried until the user changes again or ``polar_push --retry-failed``.
+  other refusal (a 422...) marks it failed with Polar's message, until the user
+  changes again or ``polar_push --retry-failed``.
 """
 
 from __future__ import annotations
@@ -64,11 +62,9 @@ class PushRefused(Exception):
 
 
 class Outcome(Enum):
-    DONE = "done"
+    DONE = "done"  # pushed, refused, or left to another worker
     CHANGED = "changed"  # pushed, but the row changed meanwhile: push it again
-    BUSY = "busy"  # another worker holds the row
     TRANSIENT = "transient"
-    FAILED = "failed"
     AUTH = "auth"
 
 
@@ -130,9 +126,10 @@ def outbox_drain(
     retry_failed: bool = False,
     force: bool = False,
     client: PolarClient | None = None,
+    inline: bool = False,
 ) -> DrainResult:
     """Push due outbox rows to Polar: one user's, or all. ``force`` ignores backoff;
-    ``retry_failed`` first makes failed rows pending again."""
+    ``retry_failed`` first makes failed rows pending again; ``inline``: see push_client."""
     result = DrainResult()
     if not polar_settings().PUSH_ENABLED:
         result.stopped = DISABLED
@@ -145,7 +142,7 @@ def outbox_drain(
     if not pending.exists():
         return result  # no client, no request: the common case of a duplicate task
     try:
-        client = client or push_client()
+        client = client or push_client(inline=inline)
     except PolarConfigurationError as exc:
         result.stopped = str(exc)
         logger.error("polar_sync: cannot push: %s", exc)
@@ -193,7 +190,7 @@ def _drain_row(
             row, held = row_held_elsewhere(pk=row.pk)
             if held:
                 result.busy += 1
-                return Outcome.BUSY
+                return Outcome.DONE
             continue  # it changed since it was read: try the fresh version
         outcome = _push(row=row, client=client, result=result)
         if outcome is not Outcome.CHANGED:
@@ -225,7 +222,7 @@ def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> Outco
         row_release(row=row, exc=exc, delay=0.0, failed=True)
         result.failed.append((row.external_id, str(exc)))
         logger.error("polar_sync: push of %s failed: %s", row.external_id, exc)
-        return Outcome.FAILED
+        return Outcome.DONE
     except BaseException as exc:
         _postpone(row=row, exc=exc)  # a bug or an interrupt: never leave the row leased
         raise

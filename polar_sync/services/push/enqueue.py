@@ -11,10 +11,9 @@ import threading
 
 from django.db import router, transaction
 
-from ...exceptions import PolarConfigurationError
 from ...models import PushOutbox
 from ..broker import broker_connection, broker_send, tasks_run_inline
-from .drain import outbox_drain, push_client
+from .drain import outbox_drain
 
 logger = logging.getLogger("polar_sync.push")
 
@@ -60,13 +59,9 @@ def outbox_enqueue(*, external_ids: list[str]) -> None:
 def _drain_inline(ids: list[str]) -> None:
     """No broker: push now; the first transient failure ends it (the other rows wait
     rather than each making the request wait on a Polar that is down)."""
-    try:
-        client = push_client(inline=True)
-    except PolarConfigurationError as exc:
-        logger.warning("polar_sync: cannot push (%s); the changes wait in the outbox", exc)
-        return
     for external_id in [None] if len(ids) > BULK_ENQUEUE else ids:
-        if outbox_drain(external_id=external_id, client=client).postponed:
+        result = outbox_drain(external_id=external_id, inline=True)
+        if result.postponed or result.stopped:
             return
 
 
