@@ -36,15 +36,7 @@ from ...mapping import JSON
 from ...models import Customer, PushedPayload, PushOutbox
 from ..budget import Budget, budget_pause, budget_take, budgeted_client
 from ..customers import customers_mark_deleted, customers_upsert
-from .rows import (
-    backoff,
-    row_claim,
-    row_complete,
-    row_delete_first_done,
-    row_held_elsewhere,
-    row_release,
-    rows_retry_failed,
-)
+from . import rows
 
 logger = logging.getLogger("polar_sync.push")
 
@@ -135,7 +127,7 @@ def outbox_drain(
         result.stopped = DISABLED
         return result
     if retry_failed:
-        rows_retry_failed(external_id=external_id)
+        rows.retry_failed(external_id=external_id)
     pending = PushOutbox.objects.filter(status=PushOutbox.Status.PENDING)
     if external_id is not None:
         pending = pending.filter(external_id=external_id)
@@ -162,8 +154,8 @@ def _drain(*, pending: Any, client: PolarClient, result: DrainResult, force: boo
         batch = pending if last_pk is None else pending.filter(pk__gt=last_pk)
         if not force:
             batch = batch.filter(next_attempt_at__lte=timezone.now())
-        rows = list(batch.order_by("pk")[:BATCH])
-        for row in rows:
+        due = list(batch.order_by("pk")[:BATCH])
+        for row in due:
             last_pk = row.pk
             outcome = _drain_row(row=row, client=client, result=result, force=force)
             if outcome is Outcome.AUTH:
@@ -172,7 +164,7 @@ def _drain(*, pending: Any, client: PolarClient, result: DrainResult, force: boo
             if transient_in_a_row >= MAX_CONSECUTIVE_TRANSIENT:
                 result.stopped = "Polar is unavailable; the remaining rows wait for the next drain"
                 return
-        if len(rows) < BATCH:
+        if len(due) < BATCH:
             return
 
 
@@ -186,8 +178,8 @@ def _drain_row(
             return Outcome.DONE
         if not force and row.next_attempt_at > timezone.now():
             return Outcome.DONE
-        if not row_claim(row=row):
-            row, held = row_held_elsewhere(pk=row.pk)
+        if not rows.claim(row=row):
+            row, held = rows.held_elsewhere(pk=row.pk)
             if held:
                 result.busy += 1
                 return Outcome.DONE
@@ -202,7 +194,7 @@ def _drain_row(
 def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> Outcome:
     if _pushed_already(row):
         result.unchanged += 1
-        return Outcome.CHANGED if row_complete(row=row) else Outcome.DONE
+        return Outcome.CHANGED if rows.complete(row=row) else Outcome.DONE
     try:
         if row.action == PushOutbox.Action.DELETE:
             kind, customer = _delete(client, row.external_id), None
@@ -219,7 +211,7 @@ def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> Outco
         logger.warning("polar_sync: push of %s postponed: %s", row.external_id, exc)
         return Outcome.TRANSIENT
     except (PolarError, PushRefused) as exc:
-        row_release(row=row, exc=exc, delay=0.0, failed=True)
+        rows.release(row=row, exc=exc, delay=0.0, failed=True)
         result.failed.append((row.external_id, str(exc)))
         logger.error("polar_sync: push of %s failed: %s", row.external_id, exc)
         return Outcome.DONE
@@ -231,12 +223,12 @@ def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> Outco
 
 
 def _postpone(*, row: PushOutbox, exc: BaseException) -> None:
-    delay = backoff(row.attempts + 1)
+    delay = rows.backoff(row.attempts + 1)
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(exc, PolarRateLimitError) and retry_after:
         delay = max(float(retry_after), 1.0)
         budget_pause(budget=Budget.from_settings(), seconds=delay)
-    row_release(row=row, exc=exc, delay=delay, failed=False)
+    rows.release(row=row, exc=exc, delay=delay, failed=False)
 
 
 def _pushed_already(row: PushOutbox) -> bool:
@@ -262,7 +254,7 @@ def _upsert(client: PolarClient, row: PushOutbox) -> tuple[str, JSON]:
     if row.delete_first:
         # The external ID's previous user was deleted and a new one took it over.
         _delete(client, external_id)
-        row_delete_first_done(row=row)
+        rows.delete_first_done(row=row)
     try:
         return "updated", client.update_external(external_id, payload)
     except PolarNotFoundError:
@@ -311,4 +303,4 @@ def _complete(*, row: PushOutbox, customer: JSON | None) -> bool:
             )
         else:
             PushedPayload.objects.filter(external_id=external_id).delete()
-        return row_complete(row=row)
+        return rows.complete(row=row)

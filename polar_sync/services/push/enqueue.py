@@ -50,26 +50,19 @@ def _flush() -> None:
 
 
 def outbox_enqueue(*, external_ids: list[str]) -> None:
+    bulk = len(external_ids) > BULK_ENQUEUE
     if tasks_run_inline():
-        _drain_inline(external_ids)
-    else:
-        _broker_send(external_ids)
-
-
-def _drain_inline(ids: list[str]) -> None:
-    """No broker: push now; the first transient failure ends it (the other rows wait
-    rather than each making the request wait on a Polar that is down)."""
-    for external_id in [None] if len(ids) > BULK_ENQUEUE else ids:
-        result = outbox_drain(external_id=external_id, inline=True)
-        if result.postponed or result.stopped:
-            return
-
-
-def _broker_send(external_ids: list[str]) -> None:
+        # The first transient failure ends it: the other rows wait rather than each
+        # making the request wait on a Polar that is down.
+        for external_id in [None] if bulk else external_ids:
+            result = outbox_drain(external_id=external_id, inline=True)
+            if result.postponed or result.stopped:
+                return
+        return
     try:
         # A broker that is down or hung costs at most ENQUEUE_TIMEOUT, once.
         with broker_connection() as connection:
-            if len(external_ids) > BULK_ENQUEUE:
+            if bulk:
                 broker_send("polar_sync.drain_outbox", args=[], connection=connection)
                 return
             for external_id in external_ids:

@@ -18,10 +18,10 @@ from django.db import router, transaction
 from ...conf import polar_settings
 from ...mapping import user_external_id
 from ...models import Customer, PushedPayload, PushOutbox
+from . import rows
 from .drain import DISABLED
 from .enqueue import outbox_enqueue
 from .record import upsert_needed, user_is_mirrored, user_payload_build
-from .rows import row_write
 
 BATCH = 500
 
@@ -96,7 +96,7 @@ def _batch_reconcile(*, users: list[Any], result: ReconcileResult) -> set[str]:
             mirrored=mirrored.get(external_id),
         ):
             continue
-        row_write(
+        rows.write(
             external_id=external_id,
             user_id=str(user.pk),
             action=PushOutbox.Action.UPSERT,

@@ -24,9 +24,9 @@ from ...conf import PolarSyncSettings, polar_settings
 from ...mapping import payload_held_by, user_external_id
 from ...models import Customer, PushedPayload, PushOutbox
 from ..customers import users_by_external_id
+from . import rows
 from .drain import DISABLED, DrainResult, outbox_drain
 from .enqueue import drain_on_commit
-from .rows import row_write
 
 JSON = dict[str, Any]
 DEFAULT_FIELDS = ("email", "first_name", "last_name")  # what mapping.user_payload reads
@@ -71,7 +71,7 @@ def user_change_record(
         payload=payload, waiting=waiting, pushed=known["pushed"], mirrored=known["mirrored"]
     ):
         return False
-    row_write(
+    rows.write(
         external_id=external_id,
         user_id=str(user.pk),
         action=PushOutbox.Action.UPSERT,
@@ -89,7 +89,8 @@ def user_deletion_record(*, user: Any) -> bool:
         return False
     external_id = user_external_id(user, conf.USER_EXTERNAL_ID_FIELD)
     # A user the filter excludes now may have been pushed while it included them.
-    if not user_is_mirrored(user=user, conf=conf) and not _has_trace(external_id=external_id):
+    mirrored = user_is_mirrored(user=user, conf=conf)
+    if not mirrored and not any(qs.exists() for qs in _traces(external_id)):
         return False
     _delete_record(external_id=external_id, user_id=str(user.pk))
     return True
@@ -195,7 +196,7 @@ def customer_push(*, external_id: str) -> DrainResult:
         # Whatever was pushed before: the drain must not skip it as known to Polar.
         PushedPayload.objects.filter(external_id=external_id).delete()
         queued = PushOutbox.objects.filter(external_id=external_id).values_list("action", flat=True)
-        row_write(
+        rows.write(
             external_id=external_id,
             user_id=str(user.pk),
             action=PushOutbox.Action.UPSERT,
@@ -212,7 +213,12 @@ def _read(*, user: Any, using: str, external_id: str, fresh: bool) -> tuple[Any,
     in another database (polar_sync.W004), one query per table.
     """
     users = type(user)._base_manager.using(using).filter(pk=user.pk)
-    sources = _sources(external_id)
+    outbox, pushed, live = _traces(external_id)
+    sources = [  # each table, and its columns by name
+        (outbox, {"action": "action", "payload": "payload", "delete_first": "delete_first"}),
+        (pushed, {"pushed": "payload"}),
+        (live, {"mirrored": "raw"}),
+    ]
     known: JSON = {}
     if router.db_for_write(PushOutbox) != using:
         for qs, columns in sources:
@@ -229,19 +235,13 @@ def _read(*, user: Any, using: str, external_id: str, fresh: bool) -> tuple[Any,
     return (row if fresh else user), known
 
 
-def _sources(external_id: str) -> list[tuple[QuerySet[Any], dict[str, str]]]:
-    """What :func:`_read` reads for an external ID: each table, and its columns by name."""
-    return [
-        (
-            PushOutbox.objects.filter(external_id=external_id).order_by(),
-            {"action": "action", "payload": "payload", "delete_first": "delete_first"},
-        ),
-        (PushedPayload.objects.filter(external_id=external_id), {"pushed": "payload"}),
-        (
-            Customer.objects.filter(external_id=external_id, deleted_at__isnull=True).order_by(),
-            {"mirrored": "raw"},
-        ),
-    ]
+def _traces(external_id: str) -> tuple[QuerySet[Any], ...]:
+    """The external ID's outbox row, the payload Polar last accepted, its live customer."""
+    return (
+        PushOutbox.objects.filter(external_id=external_id).order_by(),
+        PushedPayload.objects.filter(external_id=external_id),
+        Customer.objects.filter(external_id=external_id, deleted_at__isnull=True).order_by(),
+    )
 
 
 def _upsert_dropped(*, external_id: str, user_id: str, known: JSON) -> bool:
@@ -257,7 +257,7 @@ def _upsert_dropped(*, external_id: str, user_id: str, known: JSON) -> bool:
 
 
 def _delete_record(*, external_id: str, user_id: str) -> None:
-    row_write(
+    rows.write(
         external_id=external_id,
         user_id=user_id,
         action=PushOutbox.Action.DELETE,
@@ -265,14 +265,6 @@ def _delete_record(*, external_id: str, user_id: str) -> None:
         delete_first=False,
     )
     drain_on_commit(external_id)
-
-
-def _has_trace(*, external_id: str) -> bool:
-    return (
-        PushOutbox.objects.filter(external_id=external_id).exists()
-        or PushedPayload.objects.filter(external_id=external_id).exists()
-        or Customer.objects.filter(external_id=external_id, deleted_at__isnull=True).exists()
-    )
 
 
 @functools.lru_cache(maxsize=32)

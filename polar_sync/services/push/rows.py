@@ -23,7 +23,7 @@ BACKOFF_BASE = 5.0  # seconds before the first retry of a row; doubles with each
 BACKOFF_MAX = 3600.0
 
 
-def row_write(
+def write(
     *, external_id: str, user_id: str | None, action: str, payload: Any, delete_first: bool
 ) -> None:
     """(none | pending | failed) -> pending: create or overwrite the user's row in one
@@ -53,7 +53,7 @@ def row_write(
     )
 
 
-def rows_retry_failed(*, external_id: str | None = None) -> None:
+def retry_failed(*, external_id: str | None = None) -> None:
     """failed -> pending, due now (``polar_push --retry-failed``, the admin's retry)."""
     failed = PushOutbox.objects.filter(status=PushOutbox.Status.FAILED)
     if external_id is not None:
@@ -62,7 +62,7 @@ def rows_retry_failed(*, external_id: str | None = None) -> None:
     failed.update(status=PushOutbox.Status.PENDING, attempts=0, next_attempt_at=now, updated_at=now)
 
 
-def row_claim(*, row: PushOutbox) -> bool:
+def claim(*, row: PushOutbox) -> bool:
     """pending -> leased, if the row still holds ``row``'s revision and nobody holds it."""
     conf = polar_settings()
     now = timezone.now()
@@ -76,19 +76,19 @@ def row_claim(*, row: PushOutbox) -> bool:
     return claimed == 1
 
 
-def row_held_elsewhere(*, pk: str) -> tuple[PushOutbox | None, bool]:
+def held_elsewhere(*, pk: str) -> tuple[PushOutbox | None, bool]:
     """The row as it is now, and whether another drain's lease holds it."""
     row = PushOutbox.objects.filter(pk=pk).first()
     held = row is not None and row.locked_until is not None and row.locked_until > timezone.now()
     return row, held
 
 
-def row_delete_first_done(*, row: PushOutbox) -> None:
+def delete_first_done(*, row: PushOutbox) -> None:
     # Only this revision's: a newer change of owner must delete what this push creates.
     PushOutbox.objects.filter(pk=row.pk, revision=row.revision).update(delete_first=False)
 
 
-def row_complete(*, row: PushOutbox) -> bool:
+def complete(*, row: PushOutbox) -> bool:
     """leased -> none; or, if the user changed meanwhile, -> pending (True: push again)."""
     removed, _ = PushOutbox.objects.filter(pk=row.pk, revision=row.revision).delete()
     if not removed:
@@ -96,7 +96,7 @@ def row_complete(*, row: PushOutbox) -> bool:
     return not removed
 
 
-def row_release(*, row: PushOutbox, exc: BaseException, delay: float, failed: bool) -> None:
+def release(*, row: PushOutbox, exc: BaseException, delay: float, failed: bool) -> None:
     """leased -> pending after ``delay``, or -> failed; a row changed meanwhile is only
     unleased (it keeps its fresh start)."""
     now = timezone.now()
