@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 from functools import partial
 from typing import Any
 
@@ -51,13 +50,6 @@ DISABLED = "pushing is disabled (POLAR_SYNC['PUSH_ENABLED'] is False)"
 
 class PushRefused(Exception):
     """Polar cannot take this push as it stands; recorded on the row, never raised further."""
-
-
-class Outcome(Enum):
-    DONE = "done"  # pushed, refused, or left to another worker
-    CHANGED = "changed"  # pushed, but the row changed meanwhile: push it again
-    TRANSIENT = "transient"
-    AUTH = "auth"
 
 
 @dataclass
@@ -157,10 +149,11 @@ def _drain(*, pending: Any, client: PolarClient, result: DrainResult, force: boo
         due = list(batch.order_by("pk")[:BATCH])
         for row in due:
             last_pk = row.pk
-            outcome = _drain_row(row=row, client=client, result=result, force=force)
-            if outcome is Outcome.AUTH:
+            postponed = result.postponed
+            _drain_row(row=row, client=client, result=result, force=force)
+            if result.stopped:  # the token was refused
                 return
-            transient_in_a_row = transient_in_a_row + 1 if outcome is Outcome.TRANSIENT else 0
+            transient_in_a_row = transient_in_a_row + 1 if result.postponed > postponed else 0
             if transient_in_a_row >= MAX_CONSECUTIVE_TRANSIENT:
                 result.stopped = "Polar is unavailable; the remaining rows wait for the next drain"
                 return
@@ -170,31 +163,29 @@ def _drain(*, pending: Any, client: PolarClient, result: DrainResult, force: boo
 
 def _drain_row(
     *, row: PushOutbox | None, client: PolarClient, result: DrainResult, force: bool
-) -> Outcome:
+) -> None:
     """Push one row; re-read and push again (a few times) if it changed meanwhile."""
-    outcome = Outcome.DONE
     for _ in range(MAX_ROUNDS):
         if row is None or row.status != PushOutbox.Status.PENDING:
-            return Outcome.DONE
+            return
         if not force and row.next_attempt_at > timezone.now():
-            return Outcome.DONE
+            return
         if not rows.claim(row=row):
             row, held = rows.held_elsewhere(pk=row.pk)
             if held:
                 result.busy += 1
-                return Outcome.DONE
+                return
             continue  # it changed since it was read: try the fresh version
-        outcome = _push(row=row, client=client, result=result)
-        if outcome is not Outcome.CHANGED:
-            return outcome
+        if not _push(row=row, client=client, result=result):
+            return
         row = PushOutbox.objects.filter(pk=row.pk).first()
-    return outcome
 
 
-def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> Outcome:
+def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> bool:
+    """Push a claimed row; True when it changed meanwhile (to be pushed again)."""
     if _pushed_already(row):
         result.unchanged += 1
-        return Outcome.CHANGED if rows.complete(row=row) else Outcome.DONE
+        return rows.complete(row=row)
     try:
         if row.action == PushOutbox.Action.DELETE:
             kind, customer = _delete(client, row.external_id), None
@@ -207,19 +198,19 @@ def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> Outco
             # The token, not the row: keep the row pending and stop until it is fixed.
             result.stopped = f"Polar refused the access token: {exc}"
             logger.error("polar_sync: push of %s stopped: %s", row.external_id, exc)
-            return Outcome.AUTH
-        logger.warning("polar_sync: push of %s postponed: %s", row.external_id, exc)
-        return Outcome.TRANSIENT
+        else:
+            logger.warning("polar_sync: push of %s postponed: %s", row.external_id, exc)
+        return False
     except (PolarError, PushRefused) as exc:
         rows.release(row=row, exc=exc, delay=0.0, failed=True)
         result.failed.append((row.external_id, str(exc)))
         logger.error("polar_sync: push of %s failed: %s", row.external_id, exc)
-        return Outcome.DONE
+        return False
     except BaseException as exc:
         _postpone(row=row, exc=exc)  # a bug or an interrupt: never leave the row leased
         raise
     setattr(result, kind, getattr(result, kind) + 1)
-    return Outcome.CHANGED if _complete(row=row, customer=customer) else Outcome.DONE
+    return _complete(row=row, customer=customer)
 
 
 def _postpone(*, row: PushOutbox, exc: BaseException) -> None:

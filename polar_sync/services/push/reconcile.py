@@ -82,11 +82,9 @@ def _batch_reconcile(*, users: list[Any], result: ReconcileResult) -> set[str]:
             external_id__in=ids
         ).values_list("external_id", "action", "payload")
     }
-    never_pushed = [i for i in ids if i not in pushed]
-    mirrored = dict(
-        Customer.objects.filter(external_id__in=never_pushed, deleted_at__isnull=True)
-        .values_list("external_id", "raw")
-    )  # fmt: skip
+    never_pushed = wanted.keys() - pushed.keys()
+    live = Customer.objects.filter(external_id__in=never_pushed, deleted_at__isnull=True)
+    mirrored = dict(live.values_list("external_id", "raw"))
     queued: set[str] = set()
     for external_id, (user, payload) in wanted.items():
         if not upsert_needed(
