@@ -170,14 +170,13 @@ def _drain_row(
             return
         if not force and row.next_attempt_at > timezone.now():
             return
-        if not rows.claim(row=row):
-            row, held = rows.held_elsewhere(pk=row.pk)
-            if held:
-                result.busy += 1
-                return
-            continue  # it changed since it was read: try the fresh version
-        if not _push(row=row, client=client, result=result):
+        if row.locked_until is not None and row.locked_until > timezone.now():
+            result.busy += 1  # another drain's lease holds it
             return
+        claimed = rows.claim(row=row)
+        if claimed and not _push(row=row, client=client, result=result):
+            return
+        # Not claimed (it changed since it was read), or changed while pushed: read it again.
         row = PushOutbox.objects.filter(pk=row.pk).first()
 
 

@@ -76,13 +76,6 @@ def claim(*, row: PushOutbox) -> bool:
     return claimed == 1
 
 
-def held_elsewhere(*, pk: str) -> tuple[PushOutbox | None, bool]:
-    """The row as it is now, and whether another drain's lease holds it."""
-    row = PushOutbox.objects.filter(pk=pk).first()
-    held = row is not None and row.locked_until is not None and row.locked_until > timezone.now()
-    return row, held
-
-
 def delete_first_done(*, row: PushOutbox) -> None:
     # Only this revision's: a newer change of owner must delete what this push creates.
     PushOutbox.objects.filter(pk=row.pk, revision=row.revision).update(delete_first=False)
