@@ -17,19 +17,11 @@ from .services import push
 
 
 def user_saved(
-    sender: Any,
-    instance: Any,
-    created: bool = False,
-    raw: bool = False,
-    update_fields: Any = None,
-    using: str | None = None,
-    **kwargs: Any,
+    sender: Any, instance: Any, raw: bool = False, update_fields: Any = None, **kwargs: Any
 ) -> None:
     if raw:  # loaddata: rows restored as they were, not a change made by someone
         return
-    push.user_change_record(
-        user=instance, created=created, update_fields=update_fields, using=using
-    )
+    push.user_change_record(user=instance, update_fields=update_fields, using=kwargs.get("using"))
 
 
 def user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:

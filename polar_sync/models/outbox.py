@@ -1,10 +1,7 @@
 """The push outbox: local user changes waiting to reach Polar, and what was last pushed.
 
-A receiver writes a :class:`PushOutbox` row in the same transaction as the user
-change, so a rolled-back change pushes nothing and a committed one is never lost,
-whatever happens to Polar or to the broker afterwards. Rows coalesce: there is at
-most one row per external ID, holding the latest wish (upsert with the newest
-payload, or delete). A row disappears once Polar has it.
+A row is written in the user change's own transaction, so a rolled-back change pushes
+nothing and a committed one is never lost (states: :mod:`polar_sync.services.push`).
 """
 
 from __future__ import annotations
@@ -17,7 +14,7 @@ from django.utils import timezone
 
 
 class PushOutbox(models.Model):
-    """One user's change waiting to be pushed to Polar (at most one row per external ID)."""
+    """The latest change of one external ID waiting to be pushed to Polar."""
 
     class Action(models.TextChoices):
         UPSERT = "upsert", "Create or update"
@@ -27,8 +24,7 @@ class PushOutbox(models.Model):
         PENDING = "pending", "Pending"  # will be pushed (now, or after a backoff)
         FAILED = "failed", "Failed"  # Polar refused it: waits for a new change or --retry-failed
 
-    # The key: one row per external ID, and no surrogate key to number and index in
-    # every user save that writes a row.
+    # No surrogate key to number and index in every user save that writes a row.
     external_id = models.CharField(
         max_length=255, primary_key=True, help_text="The customer's external ID."
     )
@@ -42,11 +38,10 @@ class PushOutbox(models.Model):
     attempts = models.PositiveIntegerField(default=0, help_text="Pushes tried for this revision.")
     last_error = models.TextField(blank=True, default="")
     next_attempt_at = models.DateTimeField(default=timezone.now)
-    # A drain holds a row until this instant while it talks to Polar, so that two
-    # workers never push one user concurrently (and out of order).
+    # A drain's lease while it talks to Polar: two workers never push one user at once.
     locked_until = models.DateTimeField(null=True, blank=True)
-    # A new value with every change: a drain removes the row only if it still holds the
-    # revision it pushed. (Random rather than a counter, so a change is one upsert query.)
+    # New with every change (random, so a change is one upsert query): a drain removes
+    # the row only if it still holds the revision it pushed.
     revision = models.UUIDField(default=uuid.uuid4)
     # An upsert that replaced a pending delete of the same external ID: the old
     # customer is deleted first, so a new user never inherits an old one's customer.
@@ -71,12 +66,8 @@ class PushOutbox(models.Model):
 
 
 class PushedPayload(models.Model):
-    """The payload last accepted by Polar for each external ID.
-
-    A save compares the user's payload with it, so that a save changing nothing
-    Polar cares about writes nothing, and the drain completes an upsert of exactly
-    this payload without a request.
-    """
+    """The payload Polar last accepted for each external ID: a save or an upsert of it
+    again needs no push."""
 
     external_id = models.CharField(max_length=255, primary_key=True)
     payload = models.JSONField(default=dict)

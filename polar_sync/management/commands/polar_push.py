@@ -125,16 +125,15 @@ class Command(BaseCommand):
 
     def _refusal(self, external_id: str, result: push.DrainResult) -> str:
         """Why ``--user`` pushed nothing; like the admin, a missing user deletes nothing."""
-        stopped = result.stopped
-        if result.no_user:
-            return (
-                f"{stopped[0].upper()}{stopped[1:]}. To delete the Polar customer with this "
-                f"external ID, run: manage.py polar_push --delete-external-id {external_id}"
-            )
-        return stopped
+        if not result.no_user:
+            return result.stopped
+        return (
+            f"{result.stopped[0].upper()}{result.stopped[1:]}. To delete the Polar customer "
+            f"with this external ID, run: manage.py polar_push --delete-external-id {external_id}"
+        )
 
     def _delete(self, external_id: str, *, interactive: bool) -> None:
-        """Show the Polar customer, confirm, then delete it by its Polar ID (the one shown)."""
+        # Deleted by its Polar ID, the one shown and confirmed.
         try:
             customer = remote.customer_in_polar_get(external_id=external_id)
         except PolarError as exc:

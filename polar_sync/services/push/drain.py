@@ -1,14 +1,12 @@
 """Draining the outbox: claim a row, push it to Polar, complete or release it.
 
-- Upsert: ``update_external``; on 404, ``create`` with the external ID; when the
-  email already belongs to a customer without an external ID (a guest checkout),
-  adopt that customer: set its external ID (allowed once) and its fields.
+- Upsert: ``update_external``; on 404, ``create``; when the email belongs to a
+  customer without an external ID (a guest checkout), adopt that customer.
 - Delete: ``delete_external``; a 404 means already gone, which counts as done.
-- An upsert of exactly the payload Polar last accepted is completed without a
-  request (a name changed, then changed back).
+- An upsert of exactly the payload Polar last accepted is completed without a request.
 - Transient failures (network, 429, 5xx) release the row pending with a backoff; any
-  other refusal (a 422...) marks it failed with Polar's message, visible and not
-  retried until the user changes again or ``polar_push --retry-failed``.
+  other refusal (a 422...) marks it failed with Polar's message, until the user
+  changes again or ``polar_push --retry-failed``.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 from functools import partial
 from typing import Any
 
@@ -34,48 +31,29 @@ from ...exceptions import (
     PolarTransientError,
     PolarValidationError,
 )
+from ...mapping import JSON
 from ...models import Customer, PushedPayload, PushOutbox
 from ..budget import Budget, budget_pause, budget_take, budgeted_client
 from ..customers import customers_mark_deleted, customers_upsert
-from .rows import (
-    backoff,
-    row_claim,
-    row_complete,
-    row_delete_first_done,
-    row_held_elsewhere,
-    row_release,
-    rows_retry_failed,
-)
+from . import rows
 
 logger = logging.getLogger("polar_sync.push")
 
-JSON = dict[str, Any]
 BATCH = 200
 # A drain gives up after this many transient failures in a row: Polar is down, and
 # hammering it row after row helps nobody. The rows wait for the next drain.
 MAX_CONSECUTIVE_TRANSIENT = 3
 # How many times one drain re-pushes a row that changed while it was being pushed.
 MAX_ROUNDS = 3
+DISABLED = "pushing is disabled (POLAR_SYNC['PUSH_ENABLED'] is False)"
 
 
 class PushRefused(Exception):
-    """Polar cannot take this push as it stands (e.g. the email belongs to another user).
-    Caught here and recorded on the row: it never reaches a caller."""
-
-
-class Outcome(Enum):
-    DONE = "done"
-    CHANGED = "changed"  # pushed, but the row changed meanwhile: push it again
-    BUSY = "busy"  # another worker holds the row
-    TRANSIENT = "transient"
-    FAILED = "failed"
-    AUTH = "auth"
+    """Polar cannot take this push as it stands; recorded on the row, never raised further."""
 
 
 @dataclass
 class DrainResult:
-    """What a drain did; ``stopped`` says why it ended early, if it did."""
-
     created: int = 0
     updated: int = 0
     adopted: int = 0  # guest customers given the user's external ID
@@ -86,7 +64,7 @@ class DrainResult:
     postponed: int = 0  # transient failures: retried later with backoff
     busy: int = 0  # held by another worker
     requests: int = 0
-    stopped: str = ""
+    stopped: str = ""  # why it ended early, if it did
     no_user: bool = False  # customer_push: no local user has the external ID
 
     @property
@@ -97,20 +75,14 @@ class DrainResult:
         return {**asdict(self), "pushed": self.pushed}
 
 
-# ---------------------------------------------------------------------------
-# the one client cache: per thread and kind, rebuilt when the settings change
-
+# The one client cache: per thread and kind, rebuilt when the settings change.
 _clients = threading.local()
 
 
 def push_client(*, inline: bool = False) -> PolarClient:
-    """The calling thread's client for pushing (kept for its connections).
-
-    A worker's (``inline=False``) retries with backoff and waits for the shared
-    budget. An inline one, for a push inside a web request after its commit, makes
-    one attempt with ``ENQUEUE_TIMEOUT`` as its timeout and never waits for the
-    budget: a Polar that is down or slow costs the request at most that long.
-    """
+    """The calling thread's client for pushing. A worker's retries with backoff and
+    waits for the shared budget; an inline one (in a web request, after its commit)
+    makes one attempt within ``ENQUEUE_TIMEOUT`` and never waits for the budget."""
     conf = polar_settings()
     cache: dict[bool, tuple[Any, PolarClient]] = _clients.__dict__.setdefault("by_kind", {})
     cached = cache.get(inline)
@@ -132,48 +104,36 @@ def _take_or_raise(budget: Budget) -> None:
         )
 
 
-# ---------------------------------------------------------------------------
-# the drain
-
-
 def outbox_drain(
     *,
     external_id: str | None = None,
     retry_failed: bool = False,
     force: bool = False,
     client: PolarClient | None = None,
+    inline: bool = False,
 ) -> DrainResult:
-    """Push pending outbox rows to Polar: one user's, or every due row.
-
-    ``force`` ignores backoff (the ``polar_push`` command); ``retry_failed`` first
-    makes failed rows pending again.
-    """
+    """Push due outbox rows to Polar: one user's, or all. ``force`` ignores backoff;
+    ``retry_failed`` first makes failed rows pending again; ``inline``: see push_client."""
     result = DrainResult()
     if not polar_settings().PUSH_ENABLED:
-        result.stopped = "pushing is disabled (POLAR_SYNC['PUSH_ENABLED'] is False)"
+        result.stopped = DISABLED
         return result
     if retry_failed:
-        rows_retry_failed(external_id=external_id)
+        rows.retry_failed(external_id=external_id)
     pending = PushOutbox.objects.filter(status=PushOutbox.Status.PENDING)
-    row = None
     if external_id is not None:
-        row = pending.filter(external_id=external_id).first()
-        if row is None:
-            return result  # no client, no request: the common case of a duplicate task
-    elif not pending.exists():
-        return result
+        pending = pending.filter(external_id=external_id)
+    if not pending.exists():
+        return result  # no client, no request: the common case of a duplicate task
     try:
-        client = client or push_client()
+        client = client or push_client(inline=inline)
     except PolarConfigurationError as exc:
         result.stopped = str(exc)
         logger.error("polar_sync: cannot push: %s", exc)
         return result
     sent_before = client.request_count
     try:
-        if row is not None:
-            _drain_row(row=row, client=client, result=result, force=force)
-        else:
-            _drain(pending=pending, client=client, result=result, force=force)
+        _drain(pending=pending, client=client, result=result, force=force)
     finally:
         result.requests = client.request_count - sent_before
     return result
@@ -186,87 +146,83 @@ def _drain(*, pending: Any, client: PolarClient, result: DrainResult, force: boo
         batch = pending if last_pk is None else pending.filter(pk__gt=last_pk)
         if not force:
             batch = batch.filter(next_attempt_at__lte=timezone.now())
-        rows = list(batch.order_by("pk")[:BATCH])
-        for row in rows:
+        due = list(batch.order_by("pk")[:BATCH])
+        for row in due:
             last_pk = row.pk
-            outcome = _drain_row(row=row, client=client, result=result, force=force)
-            if outcome is Outcome.AUTH:
+            postponed = result.postponed
+            _drain_row(row=row, client=client, result=result, force=force)
+            if result.stopped:  # the token was refused
                 return
-            transient_in_a_row = transient_in_a_row + 1 if outcome is Outcome.TRANSIENT else 0
+            transient_in_a_row = transient_in_a_row + 1 if result.postponed > postponed else 0
             if transient_in_a_row >= MAX_CONSECUTIVE_TRANSIENT:
                 result.stopped = "Polar is unavailable; the remaining rows wait for the next drain"
                 return
-        if len(rows) < BATCH:
+        if len(due) < BATCH:
             return
 
 
 def _drain_row(
     *, row: PushOutbox | None, client: PolarClient, result: DrainResult, force: bool
-) -> Outcome:
-    """Push one row; re-read and push again (a few times) if it changes meanwhile."""
-    outcome = Outcome.DONE
+) -> None:
+    """Push one row; re-read and push again (a few times) if it changed meanwhile."""
     for _ in range(MAX_ROUNDS):
         if row is None or row.status != PushOutbox.Status.PENDING:
-            return Outcome.DONE
+            return
         if not force and row.next_attempt_at > timezone.now():
-            return Outcome.DONE
-        if not row_claim(row=row):
-            row, held = row_held_elsewhere(pk=row.pk)
-            if held:
-                result.busy += 1
-                return Outcome.BUSY
-            continue  # it changed since it was read: try the fresh version
-        outcome = _push(row=row, client=client, result=result)
-        if outcome is not Outcome.CHANGED:
-            return outcome
+            return
+        if row.locked_until is not None and row.locked_until > timezone.now():
+            result.busy += 1  # another drain's lease holds it
+            return
+        claimed = rows.claim(row=row)
+        if claimed and not _push(row=row, client=client, result=result):
+            return
+        # Not claimed (it changed since it was read), or changed while pushed: read it again.
         row = PushOutbox.objects.filter(pk=row.pk).first()
-    return outcome
 
 
-def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> Outcome:
+def _push(*, row: PushOutbox, client: PolarClient, result: DrainResult) -> bool:
+    """Push a claimed row; True when it changed meanwhile (to be pushed again)."""
     if _pushed_already(row):
         result.unchanged += 1
-        return Outcome.CHANGED if row_complete(row=row) else Outcome.DONE
+        return rows.complete(row=row)
     try:
         if row.action == PushOutbox.Action.DELETE:
             kind, customer = _delete(client, row.external_id), None
         else:
             kind, customer = _upsert(client, row)
-    except PolarAuthenticationError as exc:
-        # The token, not the row: keep the row pending and stop until it is fixed.
+    except (PolarAuthenticationError, PolarTransientError) as exc:
         _postpone(row=row, exc=exc)
         result.postponed += 1
-        result.stopped = f"Polar refused the access token: {exc}"
-        logger.error("polar_sync: push of %s stopped: %s", row.external_id, exc)
-        return Outcome.AUTH
-    except PolarTransientError as exc:
-        _postpone(row=row, exc=exc)
-        result.postponed += 1
-        logger.warning("polar_sync: push of %s postponed: %s", row.external_id, exc)
-        return Outcome.TRANSIENT
+        if isinstance(exc, PolarAuthenticationError):
+            # The token, not the row: keep the row pending and stop until it is fixed.
+            result.stopped = f"Polar refused the access token: {exc}"
+            logger.error("polar_sync: push of %s stopped: %s", row.external_id, exc)
+        else:
+            logger.warning("polar_sync: push of %s postponed: %s", row.external_id, exc)
+        return False
     except (PolarError, PushRefused) as exc:
-        row_release(row=row, exc=exc, delay=0.0, failed=True)
+        rows.release(row=row, exc=exc, delay=0.0, failed=True)
         result.failed.append((row.external_id, str(exc)))
         logger.error("polar_sync: push of %s failed: %s", row.external_id, exc)
-        return Outcome.FAILED
+        return False
     except BaseException as exc:
         _postpone(row=row, exc=exc)  # a bug or an interrupt: never leave the row leased
         raise
     setattr(result, kind, getattr(result, kind) + 1)
-    return Outcome.CHANGED if _complete(row=row, customer=customer) else Outcome.DONE
+    return _complete(row=row, customer=customer)
 
 
 def _postpone(*, row: PushOutbox, exc: BaseException) -> None:
-    delay = backoff(row.attempts + 1)
+    delay = rows.backoff(row.attempts + 1)
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(exc, PolarRateLimitError) and retry_after:
         delay = max(float(retry_after), 1.0)
         budget_pause(budget=Budget.from_settings(), seconds=delay)
-    row_release(row=row, exc=exc, delay=delay, failed=False)
+    rows.release(row=row, exc=exc, delay=delay, failed=False)
 
 
 def _pushed_already(row: PushOutbox) -> bool:
-    """An upsert of exactly what Polar accepted last (a name changed, then changed back)."""
+    """An upsert of what Polar accepted last (a name changed, then changed back)."""
     if row.action != PushOutbox.Action.UPSERT or row.delete_first:
         return False
     pushed = PushedPayload.objects.filter(external_id=row.external_id).values_list(
@@ -288,7 +244,7 @@ def _upsert(client: PolarClient, row: PushOutbox) -> tuple[str, JSON]:
     if row.delete_first:
         # The external ID's previous user was deleted and a new one took it over.
         _delete(client, external_id)
-        row_delete_first_done(row=row)
+        rows.delete_first_done(row=row)
     try:
         return "updated", client.update_external(external_id, payload)
     except PolarNotFoundError:
@@ -304,7 +260,6 @@ def _upsert(client: PolarClient, row: PushOutbox) -> tuple[str, JSON]:
 
 
 def _adopt(client: PolarClient, external_id: str, payload: JSON, refusal: Exception) -> JSON:
-    """Give the existing customer with the user's email the user's external ID."""
     email = payload.get("email")
     found = client.list(email=str(email), limit=1)["items"] if email else []
     if not found:
@@ -338,4 +293,4 @@ def _complete(*, row: PushOutbox, customer: JSON | None) -> bool:
             )
         else:
             PushedPayload.objects.filter(external_id=external_id).delete()
-        return row_complete(row=row)
+        return rows.complete(row=row)

@@ -1,22 +1,19 @@
 """After a user change commits: have its row drained, through the broker or in-process.
 
-Nothing here ever fails the request that saved the user because of Polar or the
-broker: the rows are committed, and a row whose enqueue was lost waits for the
-periodic drain (``polar_sync.drain_outbox``) or ``polar_push``.
+Nothing here fails the request that saved the user: a row whose enqueue was lost
+waits for the periodic drain (``polar_sync.drain_outbox``) or ``polar_push``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
 
 from django.db import router, transaction
 
-from ...exceptions import PolarConfigurationError
 from ...models import PushOutbox
 from ..broker import broker_connection, broker_send, tasks_run_inline
-from .drain import outbox_drain, push_client
+from .drain import outbox_drain
 
 logger = logging.getLogger("polar_sync.push")
 
@@ -30,11 +27,11 @@ _pending = threading.local()
 
 
 def drain_on_commit(external_id: str) -> None:
-    """Have this user's row drained once the current transaction commits (now, outside one).
+    """Have this user's row drained once the current transaction commits.
 
-    Every change registers a callback, since a single one would be lost with a
-    rolled-back savepoint; the first to run takes the thread's whole set, so ten
-    saves of one user in a transaction send one task.
+    Every change registers a callback (one alone would be lost with a rolled-back
+    savepoint); the first to run takes the thread's whole set, so ten saves of one
+    user in a transaction send one task.
     """
     ids: set[str] = _pending.__dict__.setdefault("ids", set())
     ids.add(external_id)
@@ -42,10 +39,9 @@ def drain_on_commit(external_id: str) -> None:
 
 
 def _flush() -> None:
-    ids: set[str] = _pending.__dict__.get("ids") or set()
+    ids: set[str] = _pending.__dict__.pop("ids", set())
     if not ids:
         return
-    _pending.ids = set()
     try:
         outbox_enqueue(external_ids=sorted(ids))
     except Exception:
@@ -53,40 +49,20 @@ def _flush() -> None:
         logger.exception("polar_sync: could not start the push; the periodic drain will")
 
 
-def outbox_enqueue(*, external_ids: Iterable[str]) -> None:
-    """Have these users' rows drained: via the broker, or in-process when Celery runs
-    tasks eagerly or has no broker configured (it would otherwise try amqp://localhost
-    after every commit)."""
-    ids = list(external_ids)
-    if not ids:
-        return
+def outbox_enqueue(*, external_ids: list[str]) -> None:
+    bulk = len(external_ids) > BULK_ENQUEUE
     if tasks_run_inline():
-        _drain_inline(ids)
-    else:
-        _broker_send(ids)
-
-
-def _drain_inline(ids: list[str]) -> None:
-    """No broker (the embedded default): push now, one attempt with a short timeout.
-
-    The first transient failure ends it: the other rows wait rather than each
-    making the request wait on a Polar that is down.
-    """
-    try:
-        client = push_client(inline=True)
-    except PolarConfigurationError as exc:
-        logger.warning("polar_sync: cannot push (%s); the changes wait in the outbox", exc)
+        # The first transient failure ends it: the other rows wait rather than each
+        # making the request wait on a Polar that is down.
+        for external_id in [None] if bulk else external_ids:
+            result = outbox_drain(external_id=external_id, inline=True)
+            if result.postponed or result.stopped:
+                return
         return
-    for external_id in [None] if len(ids) > BULK_ENQUEUE else ids:
-        if outbox_drain(external_id=external_id, client=client).postponed:
-            return
-
-
-def _broker_send(external_ids: list[str]) -> None:
     try:
         # A broker that is down or hung costs at most ENQUEUE_TIMEOUT, once.
         with broker_connection() as connection:
-            if len(external_ids) > BULK_ENQUEUE:
+            if bulk:
                 broker_send("polar_sync.drain_outbox", args=[], connection=connection)
                 return
             for external_id in external_ids:

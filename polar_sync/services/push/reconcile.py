@@ -1,20 +1,14 @@
 """Catching what no save announced: every mirrored user compared with what Polar has.
 
-Some changes never send a signal, and a save whose ``update_fields`` leaves the
-watched fields out costs no query. So, now and then (a beat task, or ``polar_push
---reconcile``), every mirrored user's payload is compared with what Polar was last
-given, and an upsert is queued for each user that differs. That catches:
-
-- users that existed before polar_sync was installed, or were made by
-  ``bulk_create``, ``QuerySet.update()`` or ``loaddata`` (no signal);
-- a customer deleted in Polar while its user lives on (the pull or a webhook
-  forgets what was pushed, so the user counts as never pushed), until the user's
-  next full save.
+Now and then (a beat task, or ``polar_push --reconcile``) an upsert is queued for each
+user whose payload differs from what Polar was last given. That catches users from
+before polar_sync or made without a signal (``bulk_create``, ``QuerySet.update()``,
+``loaddata``), and customers deleted in Polar while their user lives on.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -24,9 +18,10 @@ from django.db import router, transaction
 from ...conf import polar_settings
 from ...mapping import user_external_id
 from ...models import Customer, PushedPayload, PushOutbox
+from . import rows
+from .drain import DISABLED
 from .enqueue import outbox_enqueue
 from .record import upsert_needed, user_is_mirrored, user_payload_build
-from .rows import row_write
 
 BATCH = 500
 
@@ -38,21 +33,13 @@ class ReconcileResult:
     skipped: int = 0  # users USER_FILTER excludes
     stopped: str = ""
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def users_reconcile(*, batch_size: int = BATCH, enqueue: bool = True) -> ReconcileResult:
-    """Queue an upsert for every mirrored user whose customer Polar may not hold as it is.
-
-    Each batch costs four reads (its users, locked) and one write per user that
-    differs, in one transaction; the rows are drained after it commits, like any
-    change (unless ``enqueue`` is False: the caller drains them).
-    """
+    """Queue an upsert for every mirrored user whose customer Polar may not hold as it is;
+    drained after each batch commits, unless ``enqueue`` is False (the caller drains)."""
     result = ReconcileResult()
-    conf = polar_settings()
-    if not conf.PUSH_ENABLED:
-        result.stopped = "pushing is disabled (POLAR_SYNC['PUSH_ENABLED'] is False)"
+    if not polar_settings().PUSH_ENABLED:
+        result.stopped = DISABLED
         return result
     # Each batch is read in its transaction with its users locked, so that a user
     # deleted or changed meanwhile is not queued with what it was (a deleted user's
@@ -95,11 +82,9 @@ def _batch_reconcile(*, users: list[Any], result: ReconcileResult) -> set[str]:
             external_id__in=ids
         ).values_list("external_id", "action", "payload")
     }
-    never_pushed = [i for i in ids if i not in pushed]
-    mirrored = dict(
-        Customer.objects.filter(external_id__in=never_pushed, deleted_at__isnull=True)
-        .values_list("external_id", "raw")
-    )  # fmt: skip
+    never_pushed = wanted.keys() - pushed.keys()
+    live = Customer.objects.filter(external_id__in=never_pushed, deleted_at__isnull=True)
+    mirrored = dict(live.values_list("external_id", "raw"))
     queued: set[str] = set()
     for external_id, (user, payload) in wanted.items():
         if not upsert_needed(
@@ -109,7 +94,7 @@ def _batch_reconcile(*, users: list[Any], result: ReconcileResult) -> set[str]:
             mirrored=mirrored.get(external_id),
         ):
             continue
-        row_write(
+        rows.write(
             external_id=external_id,
             user_id=str(user.pk),
             action=PushOutbox.Action.UPSERT,

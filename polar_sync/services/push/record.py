@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -21,47 +20,25 @@ from django.db import router, transaction
 from django.db.models import QuerySet, Subquery
 from django.utils.module_loading import import_string
 
-from ...client import PolarClient
 from ...conf import PolarSyncSettings, polar_settings
 from ...mapping import payload_held_by, user_external_id
 from ...models import Customer, PushedPayload, PushOutbox
 from ..customers import users_by_external_id
-from .drain import DrainResult, outbox_drain
+from . import rows
+from .drain import DISABLED, DrainResult, outbox_drain
 from .enqueue import drain_on_commit
-from .rows import row_write
 
 JSON = dict[str, Any]
 DEFAULT_FIELDS = ("email", "first_name", "last_name")  # what mapping.user_payload reads
 
 
-@dataclass(frozen=True)
-class Known:
-    """What the outbox and the mirror hold for one external ID."""
-
-    action: str | None = None  # the waiting row's, if one waits
-    payload: JSON | None = None
-    delete_first: bool = False
-    pushed: JSON | None = None  # what Polar last accepted from here
-    mirrored: JSON | None = None  # the mirror's raw copy of the customer
-
-    @property
-    def waiting(self) -> tuple[str, Any] | None:
-        return None if self.action is None else (self.action, self.payload)
-
-
 def user_change_record(
-    *,
-    user: Any,
-    created: bool = False,
-    update_fields: Iterable[str] | None = None,
-    using: str | None = None,
+    *, user: Any, update_fields: Iterable[str] | None = None, using: str | None = None
 ) -> bool:
     """Queue the saved user's payload if Polar may not have it; True when a row was written.
 
-    The row is drained after the transaction commits. A user ``USER_FILTER`` excludes
-    is not pushed, and an upsert of theirs still waiting is dropped. ``created`` is
-    accepted from ``post_save`` but changes nothing: a new user may take over the
-    external ID of one whose delete still waits, so it is read like any save.
+    A user ``USER_FILTER`` excludes is not pushed, and an upsert of theirs still
+    waiting is dropped.
     """
     conf = polar_settings()
     if not conf.PUSH_ENABLED:
@@ -70,7 +47,8 @@ def user_change_record(
     watched = user_fields_watched(conf=conf, model=model)
     fresh = False
     if update_fields is not None:
-        saved = _attnames(model, update_fields)
+        # Django accepts attribute names ("team_id") as well as field names.
+        saved = {user_field_attname(model=model, name=name) or name for name in update_fields}
         if watched is not None and saved.isdisjoint(watched):
             return False  # the row's watched columns were not written
         # The row keeps the columns left out, whatever the instance holds: an unsaved
@@ -88,44 +66,39 @@ def user_change_record(
     if not user_is_mirrored(user=as_saved, conf=conf):
         return _upsert_dropped(external_id=external_id, user_id=str(user.pk), known=known)
     payload = user_payload_build(user=as_saved, conf=conf)
+    waiting = (known["action"], known["payload"]) if known["action"] else None
     if not upsert_needed(
-        payload=payload, waiting=known.waiting, pushed=known.pushed, mirrored=known.mirrored
+        payload=payload, waiting=waiting, pushed=known["pushed"], mirrored=known["mirrored"]
     ):
         return False
-    row_write(
+    rows.write(
         external_id=external_id,
         user_id=str(user.pk),
         action=PushOutbox.Action.UPSERT,
         payload=payload,
-        delete_first=known.action == PushOutbox.Action.DELETE,
+        delete_first=known["action"] == PushOutbox.Action.DELETE,
     )
     drain_on_commit(external_id)
     return True
 
 
 def user_deletion_record(*, user: Any) -> bool:
-    """Queue the delete of a deleted user's customer; True when a row was written.
-
-    The delete supersedes an upsert still waiting, so only the delete reaches Polar.
-    """
+    """Queue the delete of a deleted user's customer (it supersedes a waiting upsert)."""
     conf = polar_settings()
     if not (conf.PUSH_ENABLED and conf.DELETE_CUSTOMER_ON_USER_DELETE):
         return False
     external_id = user_external_id(user, conf.USER_EXTERNAL_ID_FIELD)
     # A user the filter excludes now may have been pushed while it included them.
-    if not user_is_mirrored(user=user, conf=conf) and not _has_trace(external_id=external_id):
+    mirrored = user_is_mirrored(user=user, conf=conf)
+    if not mirrored and not any(qs.exists() for qs in _traces(external_id)):
         return False
     _delete_record(external_id=external_id, user_id=str(user.pk))
-    drain_on_commit(external_id)
     return True
 
 
-def user_is_mirrored(*, user: Any, conf: PolarSyncSettings | None = None) -> bool:
+def user_is_mirrored(*, user: Any, conf: PolarSyncSettings) -> bool:
     """Whether ``USER_FILTER`` (a dotted path of ``f(user) -> bool``) lets the user through."""
-    conf = conf or polar_settings()
-    if not conf.USER_FILTER:
-        return True
-    return bool(_import(conf.USER_FILTER, "USER_FILTER")(user))
+    return not conf.USER_FILTER or bool(_import(conf.USER_FILTER, "USER_FILTER")(user))
 
 
 def user_payload_build(*, user: Any, conf: PolarSyncSettings | None = None) -> JSON:
@@ -147,11 +120,9 @@ def upsert_needed(
 ) -> bool:
     """Whether queueing an upsert of ``payload`` changes what Polar ends up with.
 
-    What waits (action, payload) is what will reach Polar: compare with that; an
-    identical upsert waiting, or failed (it would fail again), needs nothing. Else
-    what was last pushed; failing that (a user never pushed from here), the mirror's
-    raw copy of the customer, so that users Polar already holds as they are (from
-    before polar_sync was installed) are not pushed again.
+    Compared with what waits (an identical upsert waiting, or failed, needs nothing),
+    else with what was last pushed, else with the mirror's copy of the customer (users
+    Polar already holds as they are, from before polar_sync, are not pushed again).
     """
     if waiting is not None:
         return waiting != (PushOutbox.Action.UPSERT, payload)
@@ -193,18 +164,17 @@ def user_field_attname(*, model: type, name: str) -> str | None:
     return str(field.attname)
 
 
-def customer_push(*, external_id: str, client: PolarClient | None = None) -> DrainResult:
+def customer_push(*, external_id: str) -> DrainResult:
     """Push one local user to Polar now, whatever was pushed before.
 
-    Creates or updates the customer from the user with this external ID. Without such a
-    user it pushes nothing and says so in ``stopped``: deleting a live Polar customer
-    (which cancels its subscriptions) is a deliberate act, not the side effect of a typo
-    (:func:`~polar_sync.services.remote.customer_delete_in_polar`).
+    Without such a user it pushes nothing and says so in ``stopped``: deleting a live
+    Polar customer (which cancels its subscriptions) is a deliberate act, not the side
+    effect of a typo (:func:`~polar_sync.services.remote.customer_delete_in_polar`).
     """
     conf = polar_settings()
     result = DrainResult()
     if not conf.PUSH_ENABLED:
-        result.stopped = "pushing is disabled (POLAR_SYNC['PUSH_ENABLED'] is False)"
+        result.stopped = DISABLED
         return result
     pk = users_by_external_id([external_id]).get(external_id)
     user = get_user_model()._default_manager.filter(pk=pk).first() if pk is not None else None
@@ -226,122 +196,75 @@ def customer_push(*, external_id: str, client: PolarClient | None = None) -> Dra
         # Whatever was pushed before: the drain must not skip it as known to Polar.
         PushedPayload.objects.filter(external_id=external_id).delete()
         queued = PushOutbox.objects.filter(external_id=external_id).values_list("action", flat=True)
-        row_write(
+        rows.write(
             external_id=external_id,
             user_id=str(user.pk),
             action=PushOutbox.Action.UPSERT,
             payload=user_payload_build(user=user, conf=conf),
             delete_first=PushOutbox.Action.DELETE in queued,
         )
-    return outbox_drain(external_id=external_id, retry_failed=True, force=True, client=client)
+    return outbox_drain(external_id=external_id, retry_failed=True, force=True)
 
 
-# ---------------------------------------------------------------------------
-
-
-def _read(*, user: Any, using: str, external_id: str, fresh: bool) -> tuple[Any, Known]:
+def _read(*, user: Any, using: str, external_id: str, fresh: bool) -> tuple[Any, JSON]:
     """The user as its row holds it (``fresh``: read back; else the instance itself)
-    and what is known of its external ID, in one query.
-
-    The outbox's reads are subqueries of the user's row; when a router puts the outbox
-    in another database (polar_sync.W004), they are queries of their own.
+    and what the outbox and the mirror hold for its external ID, in one query: the
+    outbox's reads are subqueries of the user's row, or, when a router puts the outbox
+    in another database (polar_sync.W004), one query per table.
     """
     users = type(user)._base_manager.using(using).filter(pk=user.pk)
-    sources = _sources(external_id)
-    if router.db_for_write(PushOutbox) != using:
-        as_saved = users.first() if fresh else user
-        values: dict[str, Any] = {}
-        for qs, columns in sources:  # one query per table, not per column
-            found = qs.values(*columns.values()).first() or {}
-            values.update({name: found.get(column) for name, column in columns.items()})
-    else:
-        users = users.annotate(
-            **{
-                name: Subquery(qs.values(column)[:1])
-                for qs, columns in sources
-                for name, column in columns.items()
-            }
-        )
-        names = [name for _, columns in sources for name in columns]
-        if fresh:
-            as_saved = users.first()
-            values = {name: getattr(as_saved, name, None) for name in names}
-        else:
-            as_saved, values = user, users.values(*names).first() or {}
-    known = Known(
-        action=values.get("polar_sync_action"),
-        payload=values.get("polar_sync_payload"),
-        delete_first=bool(values.get("polar_sync_delete_first")),
-        pushed=values.get("polar_sync_pushed"),
-        mirrored=values.get("polar_sync_mirrored"),
-    )
-    return as_saved, known
-
-
-def _sources(external_id: str) -> list[tuple[QuerySet[Any], dict[str, str]]]:
-    """What :func:`_read` reads for an external ID: each table, and its columns by name."""
-    return [
-        (
-            PushOutbox.objects.filter(external_id=external_id).order_by(),
-            {
-                "polar_sync_action": "action",
-                "polar_sync_payload": "payload",
-                "polar_sync_delete_first": "delete_first",
-            },
-        ),
-        (
-            PushedPayload.objects.filter(external_id=external_id),
-            {"polar_sync_pushed": "payload"},
-        ),
-        (
-            Customer.objects.filter(external_id=external_id, deleted_at__isnull=True).order_by(),
-            {"polar_sync_mirrored": "raw"},
-        ),
+    outbox, pushed, live = _traces(external_id)
+    sources = [  # each table, and its columns by name
+        (outbox, {"action": "action", "payload": "payload", "delete_first": "delete_first"}),
+        (pushed, {"pushed": "payload"}),
+        (live, {"mirrored": "raw"}),
     ]
+    known: JSON = {}
+    if router.db_for_write(PushOutbox) != using:
+        for qs, columns in sources:
+            found = qs.values(*columns.values()).first() or {}
+            known.update({name: found.get(column) for name, column in columns.items()})
+        return (users.first() if fresh else user), known
+    subqueries = {
+        f"polar_sync_{name}": Subquery(qs.values(column)[:1])
+        for qs, columns in sources
+        for name, column in columns.items()
+    }
+    row = users.annotate(**subqueries).first()
+    known = {name[len("polar_sync_") :]: getattr(row, name, None) for name in subqueries}
+    return (row if fresh else user), known
 
 
-def _upsert_dropped(*, external_id: str, user_id: str, known: Known) -> bool:
+def _traces(external_id: str) -> tuple[QuerySet[Any], ...]:
+    """The external ID's outbox row, the payload Polar last accepted, its live customer."""
+    return (
+        PushOutbox.objects.filter(external_id=external_id).order_by(),
+        PushedPayload.objects.filter(external_id=external_id),
+        Customer.objects.filter(external_id=external_id, deleted_at__isnull=True).order_by(),
+    )
+
+
+def _upsert_dropped(*, external_id: str, user_id: str, known: JSON) -> bool:
     """Drop the waiting upsert of a user the filter now excludes. One that replaced a
-    delete (the ID changed hands) still owes that delete: it becomes the delete, and
-    True says it is to be drained."""
-    if known.action != PushOutbox.Action.UPSERT:
+    delete (the ID changed hands) still owes that delete: it becomes the delete."""
+    if known["action"] != PushOutbox.Action.UPSERT:
         return False
-    if not known.delete_first:
-        PushOutbox.objects.filter(external_id=external_id, action=known.action).delete()
+    if not known["delete_first"]:
+        PushOutbox.objects.filter(external_id=external_id, action=known["action"]).delete()
         return False
     _delete_record(external_id=external_id, user_id=user_id)
-    drain_on_commit(external_id)
     return True
 
 
-def _delete_record(*, external_id: str, user_id: str | None) -> None:
-    """Queue the delete of the customer with this external ID (it supersedes an upsert)."""
-    row_write(
+def _delete_record(*, external_id: str, user_id: str) -> None:
+    rows.write(
         external_id=external_id,
         user_id=user_id,
         action=PushOutbox.Action.DELETE,
         payload={},
         delete_first=False,
     )
-
-
-def _has_trace(*, external_id: str) -> bool:
-    return (
-        PushOutbox.objects.filter(external_id=external_id).exists()
-        or PushedPayload.objects.filter(external_id=external_id).exists()
-        or Customer.objects.filter(external_id=external_id, deleted_at__isnull=True).exists()
-    )
-
-
-def _attnames(model: type, update_fields: Iterable[str]) -> set[str]:
-    opts = model._meta  # type: ignore[attr-defined]
-    saved = set()
-    for name in update_fields:
-        try:
-            saved.add(opts.get_field(name).attname)
-        except FieldDoesNotExist:
-            saved.add(name)  # Django also accepts attribute names ("team_id")
-    return saved
+    drain_on_commit(external_id)
 
 
 @functools.lru_cache(maxsize=32)
