@@ -87,7 +87,8 @@ def test_signature_of_another_webhook_id_is_rejected(web, body, caplog):
     assert_rejected(post(web, body, headers), 401, caplog, "signature does not match")
 
 
-@pytest.mark.parametrize("offset", [-301, 301], ids=["too-old", "too-new"])
+# 60 s past the limit: a slow machine must not carry "too new" back inside it.
+@pytest.mark.parametrize("offset", [-360, 360], ids=["too-old", "too-new"])
 def test_timestamp_outside_the_tolerance_is_rejected(web, body, caplog, offset):
     headers = sign_headers(body, sent_at=time.time() + offset)
     assert_rejected(post(web, body, headers), 401, caplog, "outside the tolerance of 300s")
