@@ -7,39 +7,45 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 
 from .. import selectors
 from ..models import Customer, StateBenefitGrant, StateSubscription
 
 
-class DeletedFilter(admin.SimpleListFilter):
-    title = "deleted in Polar"
-    parameter_name = "deleted"
+class _YesNoFilter(admin.SimpleListFilter):
+    options = [("yes", "Yes"), ("no", "No")]
+
+    def condition(self) -> Q | Exists:
+        raise NotImplementedError
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("no", "No"), ("yes", "Yes")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(deleted_at__isnull=self.value() == "no")
-        return queryset
-
-
-class ActiveSubscriptionFilter(admin.SimpleListFilter):
-    title = "active subscription"
-    parameter_name = "subscribed"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Yes"), ("no", "No")]
+        return self.options
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
         if self.value() == "yes":
-            return queryset.filter(selectors.active_subscription_exists())
+            return queryset.filter(self.condition())
         if self.value() == "no":
-            return queryset.filter(~selectors.active_subscription_exists())
+            return queryset.filter(~self.condition())
         return queryset
+
+
+class DeletedFilter(_YesNoFilter):
+    title = "deleted in Polar"
+    parameter_name = "deleted"
+    options = [("no", "No"), ("yes", "Yes")]
+
+    def condition(self) -> Q:
+        return Q(deleted_at__isnull=False)
+
+
+class ActiveSubscriptionFilter(_YesNoFilter):
+    title = "active subscription"
+    parameter_name = "subscribed"
+
+    def condition(self) -> Exists:
+        return selectors.active_subscription_exists()
 
 
 class ProductFilter(admin.SimpleListFilter):
@@ -52,12 +58,17 @@ class ProductFilter(admin.SimpleListFilter):
         return [(str(pk), str(pk)) for pk in selectors.customer_product_ids()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
-        value = _uuid_or_none(self.value())
-        if value is None:
+        if not self.value():
             return queryset
-        return queryset.filter(
-            Exists(StateSubscription.objects.filter(customer=OuterRef("pk"), product_id=value))
+        try:
+            product = uuid.UUID(self.value())
+        except ValueError:
+            # The admin shows its "invalid filter" page rather than an unfiltered list.
+            raise IncorrectLookupParameters(f"not a product ID: {self.value()!r}") from None
+        subscriptions = StateSubscription.objects.filter(
+            customer=OuterRef("pk"), product_id=product
         )
+        return queryset.filter(Exists(subscriptions))
 
 
 class BenefitTypeFilter(admin.SimpleListFilter):
@@ -70,11 +81,10 @@ class BenefitTypeFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
         if not self.value():
             return queryset
-        return queryset.filter(
-            Exists(
-                StateBenefitGrant.objects.filter(customer=OuterRef("pk"), benefit_type=self.value())
-            )
+        grants = StateBenefitGrant.objects.filter(
+            customer=OuterRef("pk"), benefit_type=self.value()
         )
+        return queryset.filter(Exists(grants))
 
 
 class BillingCountryFilter(admin.SimpleListFilter):
@@ -83,12 +93,8 @@ class BillingCountryFilter(admin.SimpleListFilter):
     NONE = "none"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        countries = (
-            Customer.objects.order_by("billing_country")
-            .values_list("billing_country", flat=True)
-            .distinct()
-        )
-        return [(c, c) if c else (self.NONE, "None") for c in countries]
+        countries = Customer.objects.order_by("billing_country").values_list("billing_country")
+        return [(c, c) if c else (self.NONE, "None") for (c,) in countries.distinct()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
         value = self.value()
@@ -117,18 +123,9 @@ class _FreshnessFilter(admin.SimpleListFilter):
 class StateFreshnessFilter(_FreshnessFilter):
     title = "state freshness"
     parameter_name = "state"
-    kind = "state"
 
 
 class BalanceFreshnessFilter(_FreshnessFilter):
     title = "balance freshness"
     parameter_name = "balance"
     kind = "balance"
-
-
-def _uuid_or_none(value: str | None) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value) if value else None
-    except ValueError:
-        # The admin shows its "invalid filter" page rather than an unfiltered list.
-        raise IncorrectLookupParameters(f"not a product ID: {value!r}") from None

@@ -23,9 +23,13 @@ class CustomerFilterSerializer(serializers.Serializer):
         required=False, allow_null=True, default=None, help_text="Has an active subscription."
     )
     product = serializers.UUIDField(
-        required=False, help_text="Has an active subscription to this Polar product."
+        source="product_id",
+        required=False,
+        help_text="Has an active subscription to this Polar product.",
     )
-    benefit = serializers.UUIDField(required=False, help_text="Holds this Polar benefit.")
+    benefit = serializers.UUIDField(
+        source="benefit_id", required=False, help_text="Holds this Polar benefit."
+    )
     deleted = serializers.BooleanField(
         required=False,
         default=False,
@@ -38,15 +42,9 @@ class CustomerFilterSerializer(serializers.Serializer):
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
 
     def selector_kwargs(self) -> dict[str, Any]:
-        data = self.validated_data
-        return {
-            "email": data.get("email"),
-            "external_id": data.get("external_id"),
-            "active_subscription": data.get("active_subscription"),
-            "product_id": data.get("product"),
-            "benefit_id": data.get("benefit"),
-            "deleted": data.get("deleted", False),
-        }
+        """The filters, named as ``selectors.customer_list`` names them (``source``)."""
+        paging = ("ordering", "cursor", "page_size")
+        return {k: v for k, v in self.validated_data.items() if k not in paging}
 
 
 class BalanceSerializer(serializers.ModelSerializer):
