@@ -63,45 +63,24 @@ def pretty_json(value: Any) -> str:
     return format_html('<pre class="polar-json">{}</pre>', text)
 
 
-def json_display(attr: str, description: str) -> Callable[[Any, Model], str]:
-    """An admin column showing the JSON field ``attr`` with :func:`pretty_json`."""
+def text_pre(text: str) -> str:
+    """Text (an error, a traceback) as it was written, escaped, in a ``<pre>``."""
+    return format_html("<pre>{}</pre>", text) if text else "-"
+
+
+def first_line(text: str) -> str:
+    """The first line of ``text``, cut at 80 characters, for a list column."""
+    lines = text.strip().splitlines()
+    first = lines[0] if lines else ""
+    return first[:80] + ("…" if len(first) > 80 else "")
+
+
+def field_display(attr: str, description: str, render: Callable[[Any], Any]) -> Any:
+    """An admin column showing ``render(obj.<attr>)``; e.g. ``len`` of a prefetched list."""
 
     @admin.display(description=description)
-    def show(self: Any, obj: Model) -> str:
-        return pretty_json(getattr(obj, attr))
-
-    return show
-
-
-def text_display(attr: str, description: str) -> Callable[[Any, Model], str]:
-    """An admin column showing the text ``attr`` (an error) as written, escaped, in a ``<pre>``."""
-
-    @admin.display(description=description)
-    def show(self: Any, obj: Model) -> str:
-        text = getattr(obj, attr)
-        return format_html("<pre>{}</pre>", text) if text else "-"
-
-    return show
-
-
-def first_line_display(attr: str, description: str) -> Callable[[Any, Model], str]:
-    """A list column showing the first line of the text ``attr``, cut at 80 characters."""
-
-    @admin.display(description=description)
-    def show(self: Any, obj: Model) -> str:
-        lines = getattr(obj, attr).strip().splitlines()
-        first = lines[0] if lines else ""
-        return first[:80] + ("…" if len(first) > 80 else "")
-
-    return show
-
-
-def count_display(attr: str, description: str) -> Callable[[Any, Model], int]:
-    """A column counting the rows that ``selectors.customers_for_list`` prefetched into ``attr``."""
-
-    @admin.display(description=description)
-    def show(self: Any, obj: Model) -> int:
-        return len(getattr(obj, attr))
+    def show(self: Any, obj: Model) -> Any:
+        return render(getattr(obj, attr))
 
     return show
 

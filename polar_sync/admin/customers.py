@@ -29,9 +29,8 @@ from .base import (
     ReadOnlyAdmin,
     ReadOnlyInline,
     admin_link,
-    count_display,
     enqueue,
-    json_display,
+    field_display,
     pretty_json,
 )
 from .export import csv_response, csv_safe_stream, export_csv
@@ -77,14 +76,8 @@ class MeterInline(ReadOnlyInline):
     model = StateMeter
     verbose_name_plural = "active meters"
     fields = readonly_fields = ("meter_id", "consumed", "credited_units", "meter_balance")
-
-    @admin.display(description="consumed units")
-    def consumed(self, obj: StateMeter) -> str:
-        return units_text(obj.consumed_units)
-
-    @admin.display(description="balance")
-    def meter_balance(self, obj: StateMeter) -> str:
-        return units_text(obj.balance)
+    consumed = field_display("consumed_units", "consumed units", units_text)
+    meter_balance = field_display("balance", "balance", units_text)
 
 
 class CustomerChangeList(ChangeList):
@@ -173,11 +166,11 @@ class CustomerAdmin(ReadOnlyAdmin):
             },
         ),
     )
-    subscriptions = count_display("running_subscriptions", "subscriptions")
-    benefits = count_display("benefit_grants", "benefits")
-    billing_address_pretty = json_display("billing_address", "billing address")
-    metadata_pretty = json_display("metadata", "metadata")
-    raw_pretty = json_display("raw", "customer payload")
+    subscriptions = field_display("running_subscriptions", "subscriptions", len)
+    benefits = field_display("benefit_grants", "benefits", len)
+    billing_address_pretty = field_display("billing_address", "billing address", pretty_json)
+    metadata_pretty = field_display("metadata", "metadata", pretty_json)
+    raw_pretty = field_display("raw", "customer payload", pretty_json)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         return selectors.customers_for_list(super().get_queryset(request))

@@ -22,10 +22,11 @@ from .base import (
     MAX_POLAR_CALLS,
     MAX_ROWS_PER_ACTION,
     ReadOnlyAdmin,
-    first_line_display,
-    json_display,
+    field_display,
+    first_line,
+    pretty_json,
     selected,
-    text_display,
+    text_pre,
 )
 
 
@@ -68,8 +69,8 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "endpoint_missing",
         "error_pre",
     )
-    short_error = first_line_display("error", "error")
-    error_pre = text_display("error", "error")
+    short_error = field_display("error", "error", first_line)
+    error_pre = field_display("error", "error", text_pre)
 
     @admin.display(description="duration")
     def duration_display(self, obj: SyncRun) -> str:
@@ -141,9 +142,9 @@ class PushOutboxAdmin(ReadOnlyAdmin):
         "payload_pretty",
         "last_error_pre",
     )
-    short_error = first_line_display("last_error", "last error")
-    payload_pretty = json_display("payload", "payload")
-    last_error_pre = text_display("last_error", "last error")
+    short_error = field_display("last_error", "last error", first_line)
+    payload_pretty = field_display("payload", "payload", pretty_json)
+    last_error_pre = field_display("last_error", "last error", text_pre)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return self._has_model_perm(request, "change")
@@ -188,9 +189,9 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "error_pre",
         "payload_pretty",
     )
-    short_error = first_line_display("error", "error")
-    error_pre = text_display("error", "error")
-    payload_pretty = json_display("payload", "payload")
+    short_error = field_display("error", "error", first_line)
+    error_pre = field_display("error", "error", text_pre)
+    payload_pretty = field_display("payload", "payload", pretty_json)
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return self._has_model_perm(request, "change")

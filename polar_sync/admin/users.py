@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from .. import selectors
 from ..models import Customer
-from .base import ReadOnlyInline, admin_link, count_display
+from .base import ReadOnlyInline, admin_link, field_display
 
 
 class PolarCustomerInline(ReadOnlyInline):
@@ -27,8 +27,8 @@ class PolarCustomerInline(ReadOnlyInline):
         "deleted_at",
         "synced_at",
     )
-    active_subscriptions = count_display("running_subscriptions", "active subscriptions")
-    benefit_grants = count_display("benefit_grants", "benefit grants")
+    active_subscriptions = field_display("running_subscriptions", "active subscriptions", len)
+    benefit_grants = field_display("benefit_grants", "benefit grants", len)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         return selectors.customers_for_list(super().get_queryset(request))
