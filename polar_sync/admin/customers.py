@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from itertools import chain
 from typing import Any
@@ -31,11 +30,10 @@ from .base import (
     admin_link,
     enqueue,
     field_display,
+    logger,
     pretty_json,
 )
 from .export import csv_response, csv_safe_stream, export_csv
-
-logger = logging.getLogger("polar_sync.admin")
 
 CHANGELIST = "admin:polar_sync_customer_changelist"
 

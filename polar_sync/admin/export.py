@@ -1,10 +1,7 @@
 """CSV downloads from the admin: the selection, and Polar's own export streamed through.
 
-Every text cell is made safe for spreadsheets: one that starts with ``=``,
-``+``, ``-``, ``@`` (or a tab or carriage return, which some spreadsheets
-skip before reading a formula) gets a leading ``'``, so a customer named
-``=HYPERLINK(...)`` is shown as text instead of being run as a formula.
-Numbers written by polar_sync itself are left as numbers.
+A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+gets a leading ``'``, so a spreadsheet shows it instead of running it as a formula.
 """
 
 from __future__ import annotations
