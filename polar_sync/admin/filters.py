@@ -7,45 +7,39 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
 from .. import selectors
 from ..models import Customer, StateBenefitGrant, StateSubscription
 
 
-class _YesNoFilter(admin.SimpleListFilter):
-    options = [("yes", "Yes"), ("no", "No")]
-
-    def condition(self) -> Q | Exists:
-        raise NotImplementedError
+class DeletedFilter(admin.SimpleListFilter):
+    title = "deleted in Polar"
+    parameter_name = "deleted"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return self.options
+        return [("no", "No"), ("yes", "Yes")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
-        if self.value() == "yes":
-            return queryset.filter(self.condition())
-        if self.value() == "no":
-            return queryset.filter(~self.condition())
+        if self.value() in ("yes", "no"):
+            return queryset.filter(deleted_at__isnull=self.value() == "no")
         return queryset
 
 
-class DeletedFilter(_YesNoFilter):
-    title = "deleted in Polar"
-    parameter_name = "deleted"
-    options = [("no", "No"), ("yes", "Yes")]
-
-    def condition(self) -> Q:
-        return Q(deleted_at__isnull=False)
-
-
-class ActiveSubscriptionFilter(_YesNoFilter):
+class ActiveSubscriptionFilter(admin.SimpleListFilter):
     title = "active subscription"
     parameter_name = "subscribed"
 
-    def condition(self) -> Exists:
-        return selectors.active_subscription_exists()
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
+        if self.value() == "yes":
+            return queryset.filter(selectors.active_subscription_exists())
+        if self.value() == "no":
+            return queryset.filter(~selectors.active_subscription_exists())
+        return queryset
 
 
 class ProductFilter(admin.SimpleListFilter):

@@ -11,8 +11,6 @@ from rest_framework import serializers
 from .. import selectors
 from ..models import Customer, CustomerBalance, StateBenefitGrant, StateMeter, StateSubscription
 
-ORDERINGS = ("created_at", "-created_at")
-
 
 class CustomerFilterSerializer(serializers.Serializer):
     """The query parameters of ``customers/``; a bad value is a 400 naming the parameter."""
@@ -36,7 +34,9 @@ class CustomerFilterSerializer(serializers.Serializer):
         help_text="Deleted in Polar: false (the default) lists live customers, true deleted ones.",
     )
     ordering = serializers.ChoiceField(
-        choices=ORDERINGS, required=False, help_text="created_at or -created_at (the default)."
+        choices=("created_at", "-created_at"),
+        required=False,
+        help_text="created_at or -created_at (the default).",
     )
     cursor = serializers.CharField(required=False, help_text="The page to fetch (from next).")
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
