@@ -5,10 +5,8 @@ the tasks and services, each behind the Django permission it needs.
 """
 
 from .customers import CustomerAdmin
-from .outbox import PushOutboxAdmin
-from .runs import SyncRunAdmin
+from .logs import PushOutboxAdmin, SyncRunAdmin, WebhookEventAdmin
 from .users import PolarCustomerInline, install_user_inline
-from .webhooks import WebhookEventAdmin
 
 __all__ = [
     "CustomerAdmin",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from functools import partial
 from typing import Any
 
@@ -10,7 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.http.response import HttpResponseBase
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 
 from .. import selectors, tasks
@@ -18,56 +17,26 @@ from ..conf import polar_settings
 from ..exceptions import PolarError
 from ..mapping import user_external_id
 from ..models import Customer
+from ..services.broker import tasks_run_inline
 from ..services.push import customer_push
 from ..services.remote import customer_delete_in_polar
-from .base import MAX_ROWS_PER_ACTION, enqueue, tasks_run_inline
-from .export import selection_csv_response
-
-# Each deletion or push is a synchronous request to Polar while the operator waits.
-MAX_DELETIONS = 100
-MAX_PUSHES = 100
-
-
-def _plural(n: int, word: str = "customer") -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def _ids(request: HttpRequest, queryset: QuerySet[Customer], limit: int) -> list[uuid.UUID] | None:
-    ids = list(queryset.order_by().values_list("pk", flat=True)[: limit + 1])
-    if len(ids) > limit:
-        messages.warning(
-            request,
-            f"Select at most {limit} customers for this action: the periodic sync "
-            "refreshes everyone else.",
-        )
-        return None
-    return ids
+from .base import MAX_POLAR_CALLS, MAX_ROWS_PER_ACTION, enqueue, selected
 
 
 @admin.action(
     description="Refresh from Polar (customer, state and balance)", permissions=["refresh"]
 )
 def refresh_from_polar(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
-    ids = _ids(request, queryset, MAX_ROWS_PER_ACTION)
-    if not ids:
-        return
+    pks = queryset.order_by().values_list("pk", flat=True)
     sent = 0
-    for pk in ids:
-        if not enqueue(
-            request, partial(tasks.refresh_customer.delay, str(pk)), what=f"refresh of {pk}"
-        ):
+    for pk in selected(request, pks, MAX_ROWS_PER_ACTION, "customers") or []:
+        send = partial(tasks.refresh_customer.delay, str(pk))
+        if not enqueue(request, send, what=f"refresh of {pk}"):
             break
         sent += 1
     if sent:
         verb = "Refreshed" if tasks_run_inline() else "Queued a refresh of"
-        messages.success(request, f"{verb} {_plural(sent)} from Polar.")
-
-
-@admin.action(description="Export the selection to CSV", permissions=["view"])
-def export_csv(
-    modeladmin: Any, request: HttpRequest, queryset: QuerySet[Customer]
-) -> HttpResponseBase:
-    return selection_csv_response(queryset)
+        messages.success(request, f"{verb} {sent} customer{pluralize(sent)} from Polar.")
 
 
 @admin.action(
@@ -79,10 +48,9 @@ def delete_in_polar(
 ) -> HttpResponse | None:
     """Ask for confirmation, stating the consequences; on confirmation delete one by one."""
     live = queryset.filter(deleted_at__isnull=True)
-    if _ids(request, live, MAX_DELETIONS) is None:
+    if selected(request, live.values_list("pk"), MAX_POLAR_CALLS, "customers") is None:
         return None
     targets = list(selectors.customers_for_list(live).order_by("email"))
-    already = queryset.count() - len(targets)
     if not targets:
         messages.info(request, "The selected customers are already deleted in Polar.")
         return None
@@ -94,7 +62,7 @@ def delete_in_polar(
         "title": "Delete these customers in Polar?",
         "opts": modeladmin.model._meta,
         "customers": targets,
-        "already_deleted": already,
+        "already_deleted": queryset.count() - len(targets),
         # Prefetched by customers_for_list (to_attr), which the type of ``targets`` hides.
         "subscription_total": sum(len(c.running_subscriptions) for c in targets),  # type: ignore[attr-defined,misc]
         "benefit_total": sum(len(c.benefit_grants) for c in targets),  # type: ignore[attr-defined,misc]
@@ -120,26 +88,24 @@ def _delete(modeladmin: Any, request: HttpRequest, targets: list[Customer]) -> N
     if deleted:
         messages.success(
             request,
-            f"Deleted {_plural(deleted)} in Polar: their subscriptions are cancelled and "
-            "their benefits revoked.",
+            f"Deleted {deleted} customer{pluralize(deleted)} in Polar: their subscriptions are "
+            "cancelled and their benefits revoked.",
         )
 
 
 @admin.action(description="Push the linked user to Polar", permissions=["push"])
 def push_to_polar(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
     """Push each selected customer's local user to Polar now, whatever was pushed before."""
-    customers = list(queryset.select_related("user")[: MAX_PUSHES + 1])
-    if len(customers) > MAX_PUSHES:
-        messages.warning(request, f"Select at most {MAX_PUSHES} customers to push at once.")
+    customers = selected(request, queryset.select_related("user"), MAX_POLAR_CALLS, "customers")
+    if customers is None:
         return
     linked = [c for c in customers if c.user is not None]
-    if len(linked) < len(customers):
+    if unlinked := len(customers) - len(linked):
         # Pushing by external ID without a user would delete the customer in Polar.
-        unlinked = len(customers) - len(linked)
         messages.warning(
             request,
-            f"{_plural(unlinked)} {'has' if unlinked == 1 else 'have'} no local user: "
-            "nothing to push for them.",
+            f"{unlinked} customer{pluralize(unlinked)} {pluralize(unlinked, 'has,have')} no "
+            "local user: nothing to push for them.",
         )
     field = polar_settings().USER_EXTERNAL_ID_FIELD
     results: list[Any] = []
@@ -153,15 +119,14 @@ def push_to_polar(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Cust
 
 def report_pushes(request: HttpRequest, results: list[Any]) -> None:
     """One message for what was pushed, one per failure, one for why a push stopped."""
-    pushed = sum(r.pushed for r in results if not isinstance(r, Exception))
-    if pushed:
-        messages.success(request, f"Pushed {pushed} change{'' if pushed == 1 else 's'} to Polar.")
-    unchanged = sum(r.unchanged for r in results if not isinstance(r, Exception))
-    if unchanged:
+    done = [r for r in results if not isinstance(r, Exception)]
+    if pushed := sum(r.pushed for r in done):
+        messages.success(request, f"Pushed {pushed} change{pluralize(pushed)} to Polar.")
+    if unchanged := sum(r.unchanged for r in done):
         messages.info(
             request,
-            f"{unchanged} change{'' if unchanged == 1 else 's'} already in Polar as last "
-            "pushed: removed without a request.",
+            f"{unchanged} change{pluralize(unchanged)} already in Polar as last pushed: "
+            "removed without a request.",
         )
     for result in results:
         if isinstance(result, Exception):

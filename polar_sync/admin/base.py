@@ -1,4 +1,4 @@
-"""What every polar_sync admin shares: read-only mirrors and enqueuing tasks safely."""
+"""What every polar_sync admin shares: read-only mirrors, display helpers, enqueuing tasks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -20,10 +20,15 @@ logger = logging.getLogger("polar_sync.admin")
 
 # Selections larger than this are refused: such work belongs to the periodic tasks.
 MAX_ROWS_PER_ACTION = 1000
+# Each of these is a synchronous request to Polar while the operator waits.
+MAX_POLAR_CALLS = 100
 
 
 class NoWrites:
-    """Nobody adds, changes or deletes these rows by hand in the admin."""
+    """Nobody adds, changes or deletes these rows by hand: they belong to Polar or a service.
+
+    Actions that write through a service check their own ``has_<name>_permission``.
+    """
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -36,35 +41,20 @@ class NoWrites:
 
 
 class ReadOnlyAdmin(NoWrites, admin.ModelAdmin):
-    """An admin that shows rows and never writes them: they belong to Polar or to a service.
-
-    Actions that do write (through a service) check the permission they need
-    with their own ``has_<name>_permission`` methods.
-    """
-
     def _has_model_perm(self, request: HttpRequest, action: str) -> bool:
-        opts = self.opts
-        return request.user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}")
+        return request.user.has_perm(f"{self.opts.app_label}.{action}_{self.opts.model_name}")
 
 
 class ReadOnlyInline(NoWrites, admin.TabularInline):
-    """Rows shown inside their customer's page, visible to whoever may view the customer."""
-
-    def permission_model(self) -> Any:
-        """The model whose view (or change) permission shows these rows."""
-        return self.parent_model
+    """Rows shown to whoever may view (or change) customers."""
 
     extra = 0
     max_num = 0
     can_delete = False
-    show_change_link = False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        opts = self.permission_model()._meta
-        return any(
-            request.user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}")
-            for action in ("view", "change")
-        )
+        perms = ("polar_sync.view_customer", "polar_sync.change_customer")
+        return any(request.user.has_perm(perm) for perm in perms)
 
 
 def pretty_json(value: Any) -> str:
@@ -78,23 +68,32 @@ def text_pre(text: str) -> str:
     return format_html("<pre>{}</pre>", text) if text else "-"
 
 
-def admin_link(obj: Model | None, text: Any = None) -> str:
+def first_line(text: str) -> str:
+    """The first line of ``text``, cut at 80 characters, for a list column."""
+    lines = text.strip().splitlines()
+    first = lines[0] if lines else ""
+    return first[:80] + ("…" if len(first) > 80 else "")
+
+
+def field_display(attr: str, description: str, render: Callable[[Any], Any]) -> Any:
+    """An admin column showing ``render(obj.<attr>)``; e.g. ``len`` of a prefetched list."""
+
+    @admin.display(description=description)
+    def show(self: Any, obj: Model) -> Any:
+        return render(getattr(obj, attr))
+
+    return show
+
+
+def admin_link(obj: Model | None) -> str:
     """A link to ``obj``'s admin page, or its text when it has none."""
     if obj is None:
         return "-"
-    opts = obj._meta
     try:
-        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+        url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
     except NoReverseMatch:
-        return str(text if text is not None else obj)
-    return format_html('<a href="{}">{}</a>', url, text if text is not None else obj)
-
-
-def tasks_run_inline() -> bool:
-    """Whether Celery runs tasks in-process (no broker): once sent, they are done."""
-    from .. import tasks
-
-    return bool(tasks.refresh_customer.app.conf.task_always_eager)
+        return str(obj)
+    return format_html('<a href="{}">{}</a>', url, obj)
 
 
 def enqueue(request: HttpRequest, send: Callable[[], Any], *, what: str) -> bool:
@@ -114,3 +113,14 @@ def enqueue(request: HttpRequest, send: Callable[[], Any], *, what: str) -> bool
         messages.error(request, f"{what[:1].upper()}{what[1:]} failed: {exc}")
         return False
     return True
+
+
+def selected(
+    request: HttpRequest, rows: QuerySet[Any, Any], limit: int, noun: str
+) -> list[Any] | None:
+    """The selection's ``rows``; None, with a warning, when there are over ``limit``."""
+    first = list(rows[: limit + 1])
+    if len(first) > limit:
+        messages.warning(request, f"Select at most {limit} {noun} at once.")
+        return None
+    return first

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from itertools import chain
 from typing import Any
@@ -11,16 +10,18 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import URLPattern, path, reverse
 from django.utils.timesince import timesince
+from django.views.decorators.http import require_GET, require_POST
 
 from .. import selectors, tasks
 from ..exceptions import PolarError
 from ..models import Customer, StateBenefitGrant, StateMeter, StateSubscription
 from ..models.customers import units_text
+from ..services.broker import tasks_run_inline
 from ..services.remote import customers_export_stream
 from . import actions, filters
 from .base import (
@@ -28,12 +29,13 @@ from .base import (
     ReadOnlyInline,
     admin_link,
     enqueue,
+    field_display,
+    logger,
     pretty_json,
-    tasks_run_inline,
 )
-from .export import csv_response, csv_safe_stream
+from .export import csv_response, csv_safe_stream, export_csv
 
-logger = logging.getLogger("polar_sync.admin")
+CHANGELIST = "admin:polar_sync_customer_changelist"
 
 
 def money(cents: int | None, currency: str | None) -> str:
@@ -72,14 +74,8 @@ class MeterInline(ReadOnlyInline):
     model = StateMeter
     verbose_name_plural = "active meters"
     fields = readonly_fields = ("meter_id", "consumed", "credited_units", "meter_balance")
-
-    @admin.display(description="consumed units")
-    def consumed(self, obj: StateMeter) -> str:
-        return units_text(obj.consumed_units)
-
-    @admin.display(description="balance")
-    def meter_balance(self, obj: StateMeter) -> str:
-        return units_text(obj.balance)
+    consumed = field_display("consumed_units", "consumed units", units_text)
+    meter_balance = field_display("balance", "balance", units_text)
 
 
 class CustomerChangeList(ChangeList):
@@ -128,7 +124,7 @@ class CustomerAdmin(ReadOnlyAdmin):
         actions.refresh_from_polar,
         actions.push_to_polar,
         actions.delete_in_polar,
-        actions.export_csv,
+        export_csv,
     )
     inlines = (SubscriptionInline, BenefitGrantInline, MeterInline)
     readonly_fields = (
@@ -168,8 +164,11 @@ class CustomerAdmin(ReadOnlyAdmin):
             },
         ),
     )
-
-    # -- queries ----------------------------------------------------------------------------
+    subscriptions = field_display("running_subscriptions", "subscriptions", len)
+    benefits = field_display("benefit_grants", "benefits", len)
+    billing_address_pretty = field_display("billing_address", "billing address", pretty_json)
+    metadata_pretty = field_display("metadata", "metadata", pretty_json)
+    raw_pretty = field_display("raw", "customer payload", pretty_json)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         return selectors.customers_for_list(super().get_queryset(request))
@@ -188,8 +187,6 @@ class CustomerAdmin(ReadOnlyAdmin):
         # An ID: two index lookups instead of a scan of every email and name.
         return queryset.filter(Q(pk=polar_id) | Q(external_id=term)), False
 
-    # -- permissions of the actions ---------------------------------------------------------
-
     def has_refresh_permission(self, request: HttpRequest) -> bool:
         return self._has_model_perm(request, "change")
 
@@ -199,8 +196,6 @@ class CustomerAdmin(ReadOnlyAdmin):
     def has_delete_in_polar_permission(self, request: HttpRequest) -> bool:
         return self._has_model_perm(request, "delete")
 
-    # -- columns ----------------------------------------------------------------------------
-
     @admin.display(description="customer", ordering="email")
     def customer(self, obj: Customer) -> str:
         return str(obj)
@@ -208,14 +203,6 @@ class CustomerAdmin(ReadOnlyAdmin):
     @admin.display(description="user", ordering="user")
     def linked_user(self, obj: Customer) -> str:
         return admin_link(obj.user)
-
-    @admin.display(description="subscriptions")
-    def subscriptions(self, obj: Customer) -> int:
-        return len(obj.running_subscriptions)  # type: ignore[attr-defined]
-
-    @admin.display(description="benefits")
-    def benefits(self, obj: Customer) -> int:
-        return len(obj.benefit_grants)  # type: ignore[attr-defined]
 
     @admin.display(description="balance", ordering="balance__balance")
     def balance_display(self, obj: Customer) -> str:
@@ -239,37 +226,27 @@ class CustomerAdmin(ReadOnlyAdmin):
     def deleted(self, obj: Customer) -> bool:
         return obj.is_deleted
 
-    @admin.display(description="billing address")
-    def billing_address_pretty(self, obj: Customer) -> str:
-        return pretty_json(obj.billing_address)
-
-    @admin.display(description="metadata")
-    def metadata_pretty(self, obj: Customer) -> str:
-        return pretty_json(obj.metadata)
-
-    @admin.display(description="customer payload")
-    def raw_pretty(self, obj: Customer) -> str:
-        return pretty_json(obj.raw)
-
     @admin.display(description="state payload")
     def state_raw_pretty(self, obj: Customer) -> str:
         state = selectors.related_or_none(obj, "state")
         return pretty_json(state.raw) if state else "never fetched"
 
-    # -- pages of its own -------------------------------------------------------------------
-
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         return [
-            path("sync-now/", wrap(self.sync_now_view), name="polar_sync_customer_sync_now"),
+            path(
+                "sync-now/",
+                wrap(require_POST(self.sync_now_view)),
+                name="polar_sync_customer_sync_now",
+            ),
             path(
                 "polar-export/",
-                wrap(self.polar_export_view),
+                wrap(require_GET(self.polar_export_view)),
                 name="polar_sync_customer_polar_export",
             ),
             path(
                 "<path:object_id>/refresh/",
-                wrap(self.refresh_view),
+                wrap(require_POST(self.refresh_view)),
                 name="polar_sync_customer_refresh",
             ),
             *super().get_urls(),
@@ -278,28 +255,19 @@ class CustomerAdmin(ReadOnlyAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         extra = {
             "can_sync": self.has_refresh_permission(request),
-            "status_url": _status_url(),
+            "status_url": reverse("admin:polar_sync_syncrun_status"),
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context=extra)
 
     def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: Any = None,
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
         extra = {"can_refresh": self.has_refresh_permission(request), **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
-    def _changelist(self) -> HttpResponseRedirect:
-        return redirect(reverse("admin:polar_sync_customer_changelist"))
-
     def sync_now_view(self, request: HttpRequest) -> HttpResponse:
-        """Start a pull of every customer (the "Sync now" button); POST only."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        """The "Sync now" button: a pull of every customer."""
         if not self.has_refresh_permission(request):
             raise PermissionDenied
         if enqueue(request, tasks.pull_customers.delay, what="pull of every customer"):
@@ -309,28 +277,24 @@ class CustomerAdmin(ReadOnlyAdmin):
                 if tasks_run_inline()
                 else "Queued a pull of every customer from Polar; see the sync runs for progress.",
             )
-        return self._changelist()
+        return redirect(CHANGELIST)
 
     def refresh_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Refresh one customer from Polar (the button on its page); POST only."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        """The "Refresh" button on a customer's page."""
         if not self.has_refresh_permission(request):
             raise PermissionDenied
         customer = self.get_object(request, object_id)
         if customer is None:
             messages.warning(request, f"No customer with ID {object_id!r}: perhaps it was deleted.")
-            return redirect(reverse("admin:polar_sync_customer_changelist"))
+            return redirect(CHANGELIST)
         pk = str(customer.pk)
         if enqueue(request, lambda: tasks.refresh_customer.delay(pk), what="refresh"):
             verb = "Refreshed" if tasks_run_inline() else "Queued a refresh of"
             messages.success(request, f"{verb} {customer} from Polar.")
-        return redirect(reverse("admin:polar_sync_customer_change", args=[customer.pk]))
+        return redirect("admin:polar_sync_customer_change", customer.pk)
 
     def polar_export_view(self, request: HttpRequest) -> HttpResponseBase:
-        """Download Polar's own CSV export, streamed through with formulas neutralised."""
-        if request.method != "GET":
-            return HttpResponseNotAllowed(["GET"])
+        """Polar's own CSV export, streamed through with formulas neutralised."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         stream = customers_export_stream()
@@ -340,9 +304,5 @@ class CustomerAdmin(ReadOnlyAdmin):
         except PolarError as exc:
             logger.warning("Polar's CSV export failed: %s", exc)
             messages.error(request, f"Polar's CSV export failed: {exc}")
-            return self._changelist()
+            return redirect(CHANGELIST)
         return csv_response(csv_safe_stream(chain([first], stream)), stem="polar-customers")
-
-
-def _status_url() -> str:
-    return reverse("admin:polar_sync_syncrun_status")

@@ -1,15 +1,4 @@
-"""The user's Polar customer on the User admin page.
-
-If the user model's admin is registered when polar_sync's admin loads (list
-``polar_sync`` after the app that registers it, e.g. ``django.contrib.auth``),
-it is re-registered with :class:`PolarCustomerInline` added. A project that
-registers its user admin later can add the inline itself::
-
-    from polar_sync.admin import PolarCustomerInline
-
-    class UserAdmin(BaseUserAdmin):
-        inlines = [*BaseUserAdmin.inlines, PolarCustomerInline]
-"""
+"""The user's Polar customers on the User admin page (README, "Admin": "Users")."""
 
 from __future__ import annotations
 
@@ -22,7 +11,7 @@ from django.http import HttpRequest
 
 from .. import selectors
 from ..models import Customer
-from .base import ReadOnlyInline, admin_link
+from .base import ReadOnlyInline, admin_link, field_display
 
 
 class PolarCustomerInline(ReadOnlyInline):
@@ -38,9 +27,8 @@ class PolarCustomerInline(ReadOnlyInline):
         "deleted_at",
         "synced_at",
     )
-
-    def permission_model(self) -> Any:
-        return Customer  # the user's page shows customers to those who may view customers
+    active_subscriptions = field_display("running_subscriptions", "active subscriptions", len)
+    benefit_grants = field_display("benefit_grants", "benefit grants", len)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         return selectors.customers_for_list(super().get_queryset(request))
@@ -48,14 +36,6 @@ class PolarCustomerInline(ReadOnlyInline):
     @admin.display(description="customer")
     def customer_link(self, obj: Customer) -> str:
         return admin_link(obj)
-
-    @admin.display(description="active subscriptions")
-    def active_subscriptions(self, obj: Customer) -> int:
-        return len(obj.running_subscriptions)  # type: ignore[attr-defined]
-
-    @admin.display(description="benefit grants")
-    def benefit_grants(self, obj: Customer) -> int:
-        return len(obj.benefit_grants)  # type: ignore[attr-defined]
 
 
 def install_user_inline(site: admin.AdminSite = admin.site) -> bool:

@@ -1,18 +1,8 @@
 """Who may call the API, and permission classes built on the entitlement helpers.
 
-``customers/`` and ``customers/<id>/`` need a signed-in user who also passes
-``POLAR_SYNC["API_PERMISSION_CLASS"]`` (default: ``IsAdminUser``, i.e. staff).
-Anonymous users get nothing, whatever that setting says.
-
-For your own views::
-
-    from polar_sync.api.permissions import HasActiveSubscription, HasBenefit
-
-    class DownloadView(APIView):
-        permission_classes = [HasBenefit("397a17aa-15cf-4cb4-9333-18040203cf98")]
-
-    class ProView(APIView):
-        permission_classes = [HasActiveSubscription(product_id=PRO_PRODUCT_ID)]
+``customers/`` needs a signed-in user who also passes ``API_PERMISSION_CLASS``
+(staff by default). ``HasBenefit(id)`` and ``HasActiveSubscription(product_id=None)``
+are for your own views (README, "Entitlements").
 """
 
 from __future__ import annotations
@@ -45,10 +35,7 @@ def api_permission_class() -> type[BasePermission]:
 
 
 def HasBenefit(benefit_id: Any) -> type[BasePermission]:
-    """A permission class granting access to users whose customer holds ``benefit_id``.
-
-    The ID is checked now, so a typo fails at import rather than denying everyone.
-    """
+    """Users whose customer holds ``benefit_id`` (checked now: a typo fails at import)."""
     benefit = selectors.polar_uuid(benefit_id, what="benefit_id")
 
     class HasBenefitPermission(BasePermission):
@@ -62,7 +49,7 @@ def HasBenefit(benefit_id: Any) -> type[BasePermission]:
 
 
 def HasActiveSubscription(product_id: Any = None) -> type[BasePermission]:
-    """A permission class granting access to users with an active subscription (to a product)."""
+    """Users with an active subscription (to ``product_id`` when given)."""
     product = None if product_id is None else selectors.polar_uuid(product_id, what="product_id")
 
     class HasActiveSubscriptionPermission(BasePermission):

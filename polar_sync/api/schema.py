@@ -30,7 +30,6 @@ class PolarSchemaView(SpectacularAPIView):
 
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # Paths are documented under the prefix the project mounted polar_sync at.
-        suffix = "schema/"
-        prefix = request.path_info[: -len(suffix)] if request.path_info.endswith(suffix) else "/"
+        prefix = request.path_info.removesuffix("schema/")
         self.patterns = [path(prefix.lstrip("/"), include(self.endpoints))]
         return super().get(request, *args, **kwargs)

@@ -11,8 +11,6 @@ from rest_framework import serializers
 from .. import selectors
 from ..models import Customer, CustomerBalance, StateBenefitGrant, StateMeter, StateSubscription
 
-ORDERINGS = ("created_at", "-created_at")
-
 
 class CustomerFilterSerializer(serializers.Serializer):
     """The query parameters of ``customers/``; a bad value is a 400 naming the parameter."""
@@ -23,30 +21,30 @@ class CustomerFilterSerializer(serializers.Serializer):
         required=False, allow_null=True, default=None, help_text="Has an active subscription."
     )
     product = serializers.UUIDField(
-        required=False, help_text="Has an active subscription to this Polar product."
+        source="product_id",
+        required=False,
+        help_text="Has an active subscription to this Polar product.",
     )
-    benefit = serializers.UUIDField(required=False, help_text="Holds this Polar benefit.")
+    benefit = serializers.UUIDField(
+        source="benefit_id", required=False, help_text="Holds this Polar benefit."
+    )
     deleted = serializers.BooleanField(
         required=False,
         default=False,
         help_text="Deleted in Polar: false (the default) lists live customers, true deleted ones.",
     )
     ordering = serializers.ChoiceField(
-        choices=ORDERINGS, required=False, help_text="created_at or -created_at (the default)."
+        choices=("created_at", "-created_at"),
+        required=False,
+        help_text="created_at or -created_at (the default).",
     )
     cursor = serializers.CharField(required=False, help_text="The page to fetch (from next).")
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
 
     def selector_kwargs(self) -> dict[str, Any]:
-        data = self.validated_data
-        return {
-            "email": data.get("email"),
-            "external_id": data.get("external_id"),
-            "active_subscription": data.get("active_subscription"),
-            "product_id": data.get("product"),
-            "benefit_id": data.get("benefit"),
-            "deleted": data.get("deleted", False),
-        }
+        """The filters, named as ``selectors.customer_list`` names them (``source``)."""
+        paging = ("ordering", "cursor", "page_size")
+        return {k: v for k, v in self.validated_data.items() if k not in paging}
 
 
 class BalanceSerializer(serializers.ModelSerializer):
