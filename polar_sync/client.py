@@ -13,11 +13,10 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, NoReturn
-from urllib.parse import quote
 
 import requests
 
@@ -27,13 +26,11 @@ from .exceptions import (
     PolarConfigurationError,
     PolarError,
     PolarNetworkError,
-    PolarNotFoundError,
-    PolarRateLimitError,
     PolarResponseError,
-    PolarServerError,
     PolarTimeoutError,
     PolarTransientError,
 )
+from .operations import CustomerOperations
 
 logger = logging.getLogger("polar_sync.client")
 
@@ -44,7 +41,7 @@ USER_AGENT = f"polar_sync/{__version__} python-requests/{requests.__version__}"
 EXPORT_ACCEPT = "text/csv, application/json;q=0.5"
 
 
-class PolarClient:
+class PolarClient(CustomerOperations):
     """A client for Polar's customer API (the 12 operations of the 2025-10 contract).
 
     >>> client = PolarClient(access_token="polar_oat_...", server="sandbox")
@@ -77,16 +74,14 @@ class PolarClient:
         self.page_size = max(1, min(MAX_PAGE_SIZE, int(page_size)))
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        # Called before every HTTP attempt: where the shared request budget plugs in.
-        self.before_request = before_request
-        # Called in the caller's thread before every request and at least every
-        # ``wait_slice`` seconds of a wait (backoff, Retry-After, a prefetched page, the
-        # budget via :meth:`waiting`): a long run's heartbeat. It may raise to stop.
+        self.before_request = before_request  # before every attempt: the request budget
+        # In the caller's thread before every request and at least every ``wait_slice``
+        # seconds of a wait: a long run's heartbeat. It may raise to stop the client.
         self.on_wait = on_wait
         self.wait_slice = max(0.01, float(wait_slice))
         self.sleep = sleep  # None: time.sleep, looked up when sleeping
         self.request_count = 0
-        # With a user token only: the default filter of list/export, the creates' organization.
+        # For a user token: the default filter of list/export, the creates' organization.
         self.organization_id = organization_id
         self._token = access_token
         self._session = requests.Session()
@@ -131,38 +126,7 @@ class PolarClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ------------------------------------------------------------ list, export
-
-    def list(
-        self,
-        *,
-        organization_id: str | Iterable[str] | None = None,
-        email: str | None = None,
-        query: str | None = None,
-        page: int | None = None,
-        limit: int | None = None,
-        sorting: str | Iterable[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> JSON:
-        """One page: ``{"items": [...], "pagination": {"total_count", "max_page"}}``."""
-        params = wire.query_params(
-            {
-                "organization_id": organization_id or self.organization_id,
-                "email": email,
-                "query": query,
-                "page": page,
-                "limit": limit,
-                "sorting": sorting,
-                "metadata": metadata,
-            }
-        )
-        body = self._json("customers:list", "GET", "/v1/customers/", params=params)
-        return wire.expect_list(body)
-
-    def iter_customers(self, **filters: Any) -> Iterator[JSON]:
-        """Every customer matching ``filters``, walking all pages."""
-        for result in self.iter_pages(**filters):
-            yield from result["items"]
+    # ------------------------------------------------------------ pages, export
 
     def iter_pages(
         self,
@@ -230,99 +194,7 @@ class PolarClient:
         finally:
             response.close()
 
-    # ------------------------------------------------------------------ create
-
-    def create(self, body: Mapping[str, Any]) -> JSON:
-        """Create a customer; never creates two when a retry follows an ambiguous failure.
-
-        A 429 means Polar did not process the request, so it is simply retried.
-        A network error or a 5xx may have created the customer anyway: before
-        trying again, look for it by external ID, else by email.
-        """
-        op = "customers:create"
-        body = dict(body)
-        if self.organization_id and not body.get("organization_id"):
-            body["organization_id"] = self.organization_id
-        attempt = 0
-        while True:
-            try:
-                return self._customer(op, "POST", "/v1/customers/", body, retry=False)
-            except PolarRateLimitError as exc:
-                if attempt >= self.max_retries:
-                    raise
-                self._backoff(attempt, exc)
-            except (PolarNetworkError, PolarServerError) as exc:
-                if attempt >= self.max_retries:
-                    raise
-                existing = self._find_created(body)
-                if existing is not None:
-                    logger.info("%s: customer %s existed after a failure", op, existing["id"])
-                    return existing
-                self._backoff(attempt, exc)
-            attempt += 1
-
-    def _find_created(self, body: Mapping[str, Any]) -> JSON | None:
-        if body.get("external_id"):
-            try:
-                return self.get_external(str(body["external_id"]))
-            except PolarNotFoundError:
-                return None
-        if body.get("email"):
-            items = self.list(email=str(body["email"]), limit=1)["items"]
-            return items[0] if items else None
-        return None
-
-    # ---------------------------------------------------------- one customer
-
-    def get(self, customer_id: str) -> JSON:
-        return self._customer("customers:get", "GET", _by_id(customer_id), customer_id=customer_id)
-
-    def update(self, customer_id: str, body: Mapping[str, Any]) -> JSON:
-        path = _by_id(customer_id)
-        return self._customer("customers:update", "PATCH", path, body, customer_id=customer_id)
-
-    def delete(self, customer_id: str) -> None:
-        self._request("customers:delete", "DELETE", _by_id(customer_id)).close()
-
-    def get_state(self, customer_id: str) -> JSON:
-        path = f"{_by_id(customer_id)}/state"
-        return self._customer("customers:get_state", "GET", path, customer_id=customer_id)
-
-    def get_balance(self, customer_id: str) -> JSON:
-        op = "customers:get_balance"
-        return wire.expect_balance(op, self._json(op, "GET", f"{_by_id(customer_id)}/balance"))
-
-    def get_external(self, external_id: str) -> JSON:
-        path = _by_external(external_id)
-        return self._customer("customers:get_external", "GET", path, external_id=external_id)
-
-    def update_external(self, external_id: str, body: Mapping[str, Any]) -> JSON:
-        op, path = "customers:update_external", _by_external(external_id)
-        return self._customer(op, "PATCH", path, body, external_id=external_id)
-
-    def delete_external(self, external_id: str) -> None:
-        self._request("customers:delete_external", "DELETE", _by_external(external_id)).close()
-
-    def get_state_external(self, external_id: str) -> JSON:
-        op, path = "customers:get_state_external", f"{_by_external(external_id)}/state"
-        return self._customer(op, "GET", path, external_id=external_id)
-
     # --------------------------------------------------------------- plumbing
-
-    def _customer(
-        self,
-        op: str,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        *,
-        retry: bool = True,
-        **asked: str,
-    ) -> JSON:
-        """The customer (or state) answered; with ``asked``, it must be that customer."""
-        json = None if body is None else dict(body)
-        answer = self._json(op, method, path, json=json, retry=retry)
-        return wire.expect_customer(op, answer, **asked)
 
     def _json(self, operation: str, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(operation, method, path, **kwargs)
@@ -441,21 +313,6 @@ def _json_or_none(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _by_id(customer_id: str) -> str:
-    return f"/v1/customers/{_segment(customer_id)}"
-
-
-def _by_external(external_id: str) -> str:
-    return f"/v1/customers/external/{_segment(external_id)}"
-
-
-def _segment(value: str) -> str:
-    """A path segment, percent-encoded (external IDs are free text)."""
-    if value is None or str(value) == "":
-        raise ValueError("an id is required")
-    return quote(str(value), safe="")
 
 
 # One client per thread, rebuilt when the settings change.
