@@ -15,10 +15,9 @@ from urllib.parse import quote
 from . import wire
 from .exceptions import (
     PolarError,
-    PolarNetworkError,
     PolarNotFoundError,
     PolarRateLimitError,
-    PolarServerError,
+    PolarTransientError,
 )
 
 logger = logging.getLogger("polar_sync.client")
@@ -85,14 +84,11 @@ class CustomerOperations:
             try:
                 answer = self._json(op, "POST", "/v1/customers/", json=body, retry=False)
                 return wire.expect_customer(op, answer)
-            except PolarRateLimitError as exc:
+            except PolarTransientError as exc:
                 if attempt >= self.max_retries:
                     raise
-                self._backoff(attempt, exc)
-            except (PolarNetworkError, PolarServerError) as exc:
-                if attempt >= self.max_retries:
-                    raise
-                existing = self._find_created(body)
+                rate_limited = isinstance(exc, PolarRateLimitError)
+                existing = None if rate_limited else self._find_created(body)
                 if existing is not None:
                     logger.info("%s: customer %s existed after a failure", op, existing["id"])
                     return existing
