@@ -33,11 +33,11 @@ def query_params(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     for key, value in params.items():
         if isinstance(value, Mapping):
             pairs += query_params({f"{key}[{k}]": v for k, v in value.items()})
-            continue
-        values = value if isinstance(value, Iterable) and not isinstance(value, str) else [value]
-        for item in values:
-            if item is not None:
-                pairs.append((key, str(item).lower() if isinstance(item, bool) else str(item)))
+        elif isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+            for item in value:
+                pairs += query_params({key: item})
+        elif value is not None:
+            pairs.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
     return pairs
 
 
