@@ -196,7 +196,7 @@ def meter_fields(payload: Any, *, customer_id: Any) -> JSON:
 
 
 def units(value: float) -> Decimal:
-    """A meter quantity, exact: 25 stays 25 (not 25.0), a fraction keeps its digits."""
+    """A meter quantity, exact: 25 stays 25 (not 25.0) and past 2**53 nothing is rounded."""
     return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
 
 
