@@ -1,10 +1,10 @@
 """The one place that speaks HTTP to Polar.
 
-``PolarClient`` owns the base URL, the token, the session, timeouts, retries
-with backoff (honouring ``Retry-After``), pagination, and the translation of
-HTTP failures into :mod:`polar_sync.exceptions`. It knows nothing of Django
-models: it takes and returns plain JSON-shaped dicts, keeping every field
-Polar sends, known or not.
+``PolarClient`` owns the base URL, the token, the session, timeouts, retries with
+backoff (honouring ``Retry-After``), pagination and the translation of HTTP failures
+into :mod:`polar_sync.exceptions`; :mod:`polar_sync.wire` says what each answer must
+look like. It knows nothing of Django models: it takes and returns plain JSON-shaped
+dicts, keeping every field Polar sends, known or not.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import Any, NoReturn
 
 import requests
 
@@ -60,11 +60,11 @@ class PolarClient(CustomerOperations):
         page_size: int = MAX_PAGE_SIZE,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
-        session: requests.Session | None = None,
         before_request: Callable[[], None] | None = None,
         organization_id: str | None = None,
         on_wait: Callable[[], None] | None = None,
         wait_slice: float = WAIT_SLICE,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         if not access_token:
             raise PolarConfigurationError("PolarClient needs an access_token.")
@@ -74,21 +74,17 @@ class PolarClient(CustomerOperations):
         self.page_size = max(1, min(MAX_PAGE_SIZE, int(page_size)))
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        # Called before every HTTP attempt: the hook a shared rate budget plugs into.
-        self.before_request = before_request
-        # Called in the caller's thread before every request and at least every
-        # ``wait_slice`` seconds while the client waits (retry backoff, Retry-After,
-        # a prefetched page, the request budget via :meth:`waiting`): the hook a
-        # long-running caller uses to show it is alive (a sync run's heartbeat).
-        # It may raise to stop the client.
+        self.before_request = before_request  # before every attempt: the request budget
+        # In the caller's thread before every request and at least every ``wait_slice``
+        # seconds of a wait: a long run's heartbeat. It may raise to stop the client.
         self.on_wait = on_wait
         self.wait_slice = max(0.01, float(wait_slice))
+        self.sleep = sleep  # None: time.sleep, looked up when sleeping
         self.request_count = 0
-        # Needed with a user token only (an organization token implies it): used
-        # as the default filter of list/export and the organization of creates.
+        # For a user token: the default filter of list/export, the creates' organization.
         self.organization_id = organization_id
         self._token = access_token
-        self._session = session or requests.Session()
+        self._session = requests.Session()
         self._headers = {
             "Authorization": f"Bearer {access_token}",
             "Accept": "application/json",
@@ -116,8 +112,7 @@ class PolarClient(CustomerOperations):
             "backoff_max": conf.BACKOFF_MAX,
             "organization_id": conf.ORGANIZATION_ID,
         }
-        kwargs.update(overrides)
-        return cls(**kwargs)
+        return cls(**{**kwargs, **overrides})
 
     def __repr__(self) -> str:
         return f"<PolarClient {self.base_url} token=***>"
@@ -131,6 +126,8 @@ class PolarClient(CustomerOperations):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # ------------------------------------------------------------ pages, export
+
     def iter_pages(
         self,
         *,
@@ -140,52 +137,39 @@ class PolarClient(CustomerOperations):
         transform: Callable[[JSON], Any] | None = None,
         **filters: Any,
     ) -> Generator[Any, None, None]:
-        """Every page from ``start_page`` on, as returned by :meth:`list`.
+        """Every page from ``start_page`` on, as :meth:`list` returns it, or ``transform(page)``.
 
-        With ``prefetch``, the next page is fetched in a background thread while
-        the caller works on the current one, so that writing a page and waiting
-        for the network overlap. ``before_request`` is then still called in the
-        caller's thread, once per page, before that page is asked for. With
-        ``transform``, ``transform(page)`` is yielded instead of the page, and
-        computed in that thread too: pure work on the next page (mapping it,
-        say) overlaps with the caller's work on the current one.
+        With ``prefetch``, the next page is fetched and transformed in a background
+        thread while the caller works on the current one (mapping a page overlaps with
+        writing the last one); ``before_request`` still runs in the caller's thread.
         """
-        limit = limit or self.page_size
-        transform = transform or _same
 
         def fetch(page: int) -> tuple[JSON, Any]:
-            result = self.list(page=page, limit=limit, **filters)
-            return result, transform(result)
+            result = self.list(page=page, limit=limit or self.page_size, **filters)
+            return result, transform(result) if transform else result
 
-        if not prefetch:
-            page = start_page
-            while True:
-                result, transformed = fetch(page)
-                yield transformed
-                if wire.is_last_page(result, page):
-                    return
-                page += 1
+        def fetch_ahead(page: int) -> tuple[JSON, Any]:
+            _hooks.off = True  # the caller's thread ran the hook for this page
+            return fetch(page)
+
+        # Its thread starts on the first submit: none without ``prefetch``.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="polar-prefetch") as pool:
 
-            def prefetch_page(page: int) -> tuple[JSON, Any]:
-                _hooks.off = True  # the caller's thread ran the hook for this page
-                return fetch(page)
+            def ask_ahead(page: int) -> Future[tuple[JSON, Any]]:
+                self._run_hook()
+                return pool.submit(fetch_ahead, page)
 
             page = start_page
-            self._run_hook()
-            pending = pool.submit(prefetch_page, page)
+            pending = ask_ahead(page) if prefetch else None
             while True:
-                result, transformed = self._wait_for(pending)
-                last = wire.is_last_page(result, page)
-                if not last:
-                    self._run_hook()
-                    pending = pool.submit(prefetch_page, page + 1)
+                result, transformed = self._wait_for(pending) if pending else fetch(page)
+                last = not result["items"] or page >= result["pagination"]["max_page"]
+                if prefetch and not last:
+                    pending = ask_ahead(page + 1)
                 yield transformed
                 if last:
                     return
                 page += 1
-
-    # ---------------------------------------------------------------- export
 
     def export(self, *, organization_id: str | Iterable[str] | None = None) -> str:
         """Polar's CSV export of all customers, as text."""
@@ -198,43 +182,35 @@ class PolarClient(CustomerOperations):
         chunk_size: int = 64 * 1024,
     ) -> Iterator[bytes]:
         """Polar's CSV export as byte chunks, for streaming it through to a browser."""
-        params = wire.list_params(organization_id=organization_id or self.organization_id)
+        op = "customers:export"
+        params = wire.query_params({"organization_id": organization_id or self.organization_id})
         response = self._request(
-            "customers:export",
-            "GET",
-            "/v1/customers/export",
-            params=params,
-            stream=True,
-            # The answer is CSV; an error answer is still JSON.
-            accept=EXPORT_ACCEPT,
+            op, "GET", "/v1/customers/export", params=params, stream=True, accept=EXPORT_ACCEPT
         )
         try:
             yield from response.iter_content(chunk_size=chunk_size)
         except requests.RequestException as exc:
-            raise PolarNetworkError(
-                f"export interrupted: {type(exc).__name__}", operation="customers:export"
-            ) from exc
+            self._raise_network_error(op, exc, "export interrupted")
         finally:
             response.close()
 
-    # -------------------------------------------------------------- plumbing
+    # --------------------------------------------------------------- plumbing
 
     def _json(self, operation: str, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(operation, method, path, **kwargs)
         try:
             return response.json()
-        except ValueError as exc:
-            snippet = response.text[:80]
+        except ValueError as exc:  # first: requests' JSONDecodeError is both
             raise PolarResponseError(
-                f"the response body is not valid JSON ({exc}); it starts with {snippet!r}",
+                f"the response body is not valid JSON ({exc}); "
+                f"it starts with {response.text[:80]!r}",
                 operation=operation,
                 status_code=response.status_code,
             ) from exc
         except requests.RequestException as exc:
-            raise PolarNetworkError(
-                f"the connection broke while reading the response ({type(exc).__name__})",
-                operation=operation,
-            ) from exc
+            self._raise_network_error(
+                operation, exc, "the connection broke while reading the response"
+            )
 
     def _request(
         self,
@@ -242,73 +218,54 @@ class PolarClient(CustomerOperations):
         method: str,
         path: str,
         *,
-        params: list[tuple[str, str]] | None = None,
-        json: Any = None,
-        stream: bool = False,
         retry: bool = True,
         accept: str | None = None,
+        **kwargs: Any,
     ) -> requests.Response:
-        """Send one request, retrying transient failures when ``retry`` is true."""
+        """Send a request (``kwargs`` go to requests), retrying transient failures."""
+        headers = self._headers if accept is None else {**self._headers, "Accept": accept}
         attempt = 0
         while True:
             try:
-                return self._send_once(
-                    operation, method, path, params=params, json=json, stream=stream, accept=accept
-                )
+                return self._send(operation, method, path, headers=headers, **kwargs)
             except PolarTransientError as exc:
                 if not retry or attempt >= self.max_retries:
                     raise
-                self._backoff(operation, attempt, exc)
+                self._backoff(attempt, exc)
                 attempt += 1
 
-    def _send_once(
-        self,
-        operation: str,
-        method: str,
-        path: str,
-        *,
-        params: list[tuple[str, str]] | None,
-        json: Any,
-        stream: bool,
-        accept: str | None = None,
-    ) -> requests.Response:
+    def _send(self, operation: str, method: str, path: str, **kwargs: Any) -> requests.Response:
         if not getattr(_hooks, "off", False):
             self._run_hook()
         self.request_count += 1
         started = time.monotonic()
         try:
             response = self._session.request(
-                method,
-                self.base_url + path,
-                params=params,
-                json=json,
-                headers=self._headers if accept is None else {**self._headers, "Accept": accept},
-                timeout=self.timeout,
-                stream=stream,
-            )
-        except requests.Timeout as exc:
-            raise PolarTimeoutError(f"no answer within {self.timeout}s", operation=operation) from (
-                None if _leaks(exc, self._token) else exc
+                method, self.base_url + path, timeout=self.timeout, **kwargs
             )
         except requests.RequestException as exc:
-            raise PolarNetworkError(
-                f"could not reach {self.base_url} ({type(exc).__name__})", operation=operation
-            ) from None if _leaks(exc, self._token) else exc
+            self._raise_network_error(operation, exc, f"could not reach {self.base_url}")
         elapsed_ms = (time.monotonic() - started) * 1000
-        logger.debug(
-            "%s %s %s -> %s in %.0f ms", operation, method, path, response.status_code, elapsed_ms
-        )
-        if response.status_code < 400:
+        status = response.status_code
+        logger.debug("%s %s %s -> %s in %.0f ms", operation, method, path, status, elapsed_ms)
+        if status < 400:
             return response
-        try:
+        with response:
             raise wire.error_for(
-                operation,
-                response.status_code,
-                _json_or_none(response),
-                response.headers.get("Retry-After"),
+                operation, status, _json_or_none(response), response.headers.get("Retry-After")
             )
-        finally:
-            response.close()
+
+    def _raise_network_error(
+        self, operation: str, exc: requests.RequestException, what: str
+    ) -> NoReturn:
+        """Raise the app's error for a failed transport; its cause is hidden if it shows
+        the token."""
+        error: PolarNetworkError
+        if isinstance(exc, requests.Timeout):
+            error = PolarTimeoutError(f"no answer within {self.timeout}s", operation=operation)
+        else:
+            error = PolarNetworkError(f"{what} ({type(exc).__name__})", operation=operation)
+        raise error from None if self._token in str(exc) else exc
 
     def _run_hook(self) -> None:
         self.waiting()
@@ -322,46 +279,29 @@ class PolarClient(CustomerOperations):
             self.on_wait()
 
     def _sleep(self, seconds: float) -> None:
-        """Sleep, calling ``on_wait`` at least every ``wait_slice`` seconds."""
-        if self.on_wait is None or getattr(_hooks, "off", False):
-            time.sleep(seconds)
-            return
+        """Sleep, calling ``on_wait`` (if any) at least every ``wait_slice`` seconds."""
         while seconds > 0:
             self.waiting()
-            step = min(seconds, self.wait_slice)
-            time.sleep(step)
+            step = min(seconds, self.wait_slice) if self.on_wait else seconds
+            (self.sleep or time.sleep)(step)
             seconds -= step
 
     def _wait_for(self, pending: Future[tuple[JSON, Any]]) -> tuple[JSON, Any]:
         """The prefetched page, calling ``on_wait`` every ``wait_slice`` seconds meanwhile."""
-        if self.on_wait is None:
-            return pending.result()
         while True:
             try:
                 return pending.result(timeout=self.wait_slice)
             except FutureTimeout:
                 self.waiting()
 
-    def _backoff(self, operation: str, attempt: int, exc: PolarError) -> None:
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            delay = float(retry_after)
-        else:
+    def _backoff(self, attempt: int, exc: PolarError) -> None:
+        delay = getattr(exc, "retry_after", None)
+        if delay is None:
             # Full jitter keeps many workers from retrying in lockstep.
             delay = random.uniform(0, min(self.backoff_max, self.backoff_base * (2**attempt)))
         # str(exc) already names the operation.
-        logger.warning(
-            "%s; retry %d/%d in %.2fs",
-            exc,
-            attempt + 1,
-            self.max_retries,
-            delay,
-        )
+        logger.warning("%s; retry %d/%d in %.2fs", exc, attempt + 1, self.max_retries, delay)
         self._sleep(delay)
-
-
-# ---------------------------------------------------------------------------
-# helpers
 
 
 # Set in a prefetch thread: its requests' hook already ran in the caller's thread.
@@ -375,13 +315,7 @@ def _json_or_none(response: requests.Response) -> Any:
         return None
 
 
-def _leaks(exc: BaseException, token: str) -> bool:
-    return bool(token) and token in str(exc)
-
-
-# ---------------------------------------------------------------------------
-# one client per thread, rebuilt when the settings change
-
+# One client per thread, rebuilt when the settings change.
 _local = threading.local()
 
 
@@ -394,7 +328,3 @@ def get_client() -> PolarClient:
     client = PolarClient.from_settings()
     _local.client = (conf, client)
     return client
-
-
-def _same(value: Any) -> Any:
-    return value

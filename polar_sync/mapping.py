@@ -40,11 +40,8 @@ CUSTOMER_FIELDS = (
 
 
 class MappingError(PolarResponseError, ValueError):
-    """A Polar payload lacks a required field or has one of the wrong type.
-
-    Part of the one exception tree (an answer that cannot be understood); still a
-    ``ValueError`` for callers written before it was.
-    """
+    """A Polar payload lacks a required field or has one of the wrong type (an answer
+    that cannot be understood; still a ``ValueError`` for older callers)."""
 
     def __init__(self, kind: str, object_id: Any, problem: str) -> None:
         self.kind = kind
@@ -72,6 +69,13 @@ class _Reader:
             raise self.fail(f"'{field}' is missing")
         return self.payload.get(field)
 
+    def optional(self, field: str, kind: type, what: str) -> Any:
+        """The value if it is a ``kind`` (null reads as None)."""
+        value = self.get(field)
+        if value is not None and not isinstance(value, kind):
+            raise self.fail(f"'{field}' is not {what}: {value!r}")
+        return value
+
     def datetime(self, field: str, *, required: bool = False) -> datetime | None:
         """Polar's ISO-8601 timestamps (``Z`` or an offset) as aware datetimes."""
         value = self.get(field, required=required)
@@ -93,12 +97,7 @@ class _Reader:
 
     def object(self, field: str) -> dict[str, Any]:
         """A JSON object; null reads as ``{}``."""
-        value = self.get(field)
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(f"'{field}' is not an object: {value!r}")
-        return value
+        return self.optional(field, dict, "an object") or {}
 
     def number(self, field: str, *, integer: bool = False) -> float:
         value = self.get(field, required=True)
@@ -110,29 +109,21 @@ class _Reader:
         return value
 
     def list(self, field: str) -> list[Any]:
-        value = self.get(field) or []
-        if not isinstance(value, list):
-            raise self.fail(f"'{field}' is not a list: {value!r}")
-        return value
+        return self.optional(field, list, "a list") or []
 
 
 def customer_fields(payload: Any) -> JSON:
     """Field values for a :class:`~polar_sync.models.Customer` row (``user`` not included)."""
     r = _Reader("customer", payload)
-    address = r.get("billing_address")
-    if address is not None and not isinstance(address, dict):
-        raise r.fail(f"'billing_address' is not an object: {address!r}")
+    address = r.optional("billing_address", dict, "an object")
     tax_id = r.get("tax_id")
     if tax_id is not None and not (isinstance(tax_id, list) and len(tax_id) == 2):
         raise r.fail(f"'tax_id' is not a [value, format] pair: {tax_id!r}")
-    email = r.get("email")  # may be null: a team customer on newer API versions
-    if email is not None and not isinstance(email, str):
-        raise r.fail(f"'email' is not a string: {email!r}")
     external_id = r.get("external_id")
     return {
         "id": r.uuid("id"),
         "external_id": None if external_id in (None, "") else str(external_id),
-        "email": email,
+        "email": r.optional("email", str, "a string"),  # null: a 2026 team customer
         "email_verified": bool(r.get("email_verified")),
         "name": r.get("name"),
         "billing_address": address,
@@ -205,8 +196,7 @@ def meter_fields(payload: Any, *, customer_id: Any) -> JSON:
 
 
 def units(value: float) -> Decimal:
-    """A meter quantity as an exact decimal: an integer stays whole (a float column would
-    turn 25 into 25.0 and lose precision past 2**53), a fraction keeps its digits."""
+    """A meter quantity, exact: 25 stays 25 (not 25.0) and past 2**53 nothing is rounded."""
     return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
 
 
@@ -245,11 +235,8 @@ _MAX_COUNT = 2**31 - 1
 
 
 def count_field(value: Any) -> int | None:
-    """A count Polar reports (a page's ``total_count``) as the mirror stores it.
-
-    The contract types it as any integer; a negative, out-of-range or non-integer
-    count says nothing a progress bar can use, and would not fit the column: None.
-    """
+    """A count Polar reports (a page's ``total_count``), or None when it is not one a
+    progress bar can use or the column can hold (negative, too large, not an integer)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
         return None
     return value
@@ -262,13 +249,9 @@ def user_external_id(user: Any, field: str = "pk") -> str:
 
 def user_payload(user: Any) -> JSON:
     """The default Polar payload for a local user: email and full name."""
-    full_name = ""
     get_full_name = getattr(user, "get_full_name", None)
-    if callable(get_full_name):
-        full_name = (get_full_name() or "").strip()
-    payload: JSON = {"email": getattr(user, "email", None) or None}
-    payload["name"] = full_name or None
-    return payload
+    full_name = (get_full_name() or "").strip() if callable(get_full_name) else ""
+    return {"email": getattr(user, "email", None) or None, "name": full_name or None}
 
 
 def payload_held_by(raw: JSON | None, payload: JSON) -> bool:

@@ -1,10 +1,8 @@
 """Polar's customer operations, as methods of :class:`~polar_sync.client.PolarClient`.
 
-Each builds its request from the contract (:mod:`polar_sync.wire`), sends it through
-the client's HTTP plumbing (``_json`` / ``_request``: retries, errors, the token) and
-checks the answer's shape. No HTTP library here: :mod:`polar_sync.client` owns that;
-this mixin only says what each operation asks and expects. The CSV export, which
-streams bytes, stays in the client.
+Each says what it asks and what the answer must be (:mod:`polar_sync.wire`) and sends
+it through the client's HTTP plumbing (``_json`` / ``_request``: retries, errors, the
+token). No HTTP library here; the paging and the streamed CSV export stay in the client.
 """
 
 from __future__ import annotations
@@ -17,10 +15,9 @@ from urllib.parse import quote
 from . import wire
 from .exceptions import (
     PolarError,
-    PolarNetworkError,
     PolarNotFoundError,
     PolarRateLimitError,
-    PolarServerError,
+    PolarTransientError,
 )
 
 logger = logging.getLogger("polar_sync.client")
@@ -35,10 +32,8 @@ class CustomerOperations:
     max_retries: int
     _json: Callable[..., Any]
     _request: Callable[..., Any]
-    _backoff: Callable[[str, int, PolarError], None]
+    _backoff: Callable[[int, PolarError], None]
     iter_pages: Callable[..., Iterator[Any]]
-
-    # ------------------------------------------------------------------ list
 
     def list(
         self,
@@ -52,14 +47,16 @@ class CustomerOperations:
         metadata: Mapping[str, Any] | None = None,
     ) -> JSON:
         """One page: ``{"items": [...], "pagination": {"total_count", "max_page"}}``."""
-        params = wire.list_params(
-            organization_id=organization_id or self.organization_id,
-            email=email,
-            query=query,
-            page=page,
-            limit=limit,
-            sorting=sorting,
-            metadata=metadata,
+        params = wire.query_params(
+            {
+                "organization_id": organization_id or self.organization_id,
+                "email": email,
+                "query": query,
+                "page": page,
+                "limit": limit,
+                "sorting": sorting,
+                "metadata": metadata,
+            }
         )
         body = self._json("customers:list", "GET", "/v1/customers/", params=params)
         return wire.expect_list(body)
@@ -69,7 +66,7 @@ class CustomerOperations:
         for result in self.iter_pages(**filters):
             yield from result["items"]
 
-    # ---------------------------------------------------------------- create
+    # ------------------------------------------------------------------ create
 
     def create(self, body: Mapping[str, Any]) -> JSON:
         """Create a customer; never creates two when a retry follows an ambiguous failure.
@@ -85,89 +82,82 @@ class CustomerOperations:
         attempt = 0
         while True:
             try:
-                return wire.expect_customer(
-                    op, self._json(op, "POST", "/v1/customers/", json=body, retry=False)
-                )
-            except PolarRateLimitError as exc:
+                answer = self._json(op, "POST", "/v1/customers/", json=body, retry=False)
+                return wire.expect_customer(op, answer)
+            except PolarTransientError as exc:
                 if attempt >= self.max_retries:
                     raise
-                self._backoff(op, attempt, exc)
-            except (PolarNetworkError, PolarServerError) as exc:
-                if attempt >= self.max_retries:
-                    raise
-                existing = self._find_created(body)
+                rate_limited = isinstance(exc, PolarRateLimitError)
+                existing = None if rate_limited else self._find_created(body)
                 if existing is not None:
-                    logger.info(
-                        "%s: customer %s existed after an ambiguous failure", op, existing["id"]
-                    )
+                    logger.info("%s: customer %s existed after a failure", op, existing["id"])
                     return existing
-                self._backoff(op, attempt, exc)
+                self._backoff(attempt, exc)
             attempt += 1
 
     def _find_created(self, body: Mapping[str, Any]) -> JSON | None:
-        external_id = body.get("external_id")
-        if external_id:
+        if body.get("external_id"):
             try:
-                return self.get_external(str(external_id))
+                return self.get_external(str(body["external_id"]))
             except PolarNotFoundError:
                 return None
-        email = body.get("email")
-        if email:
-            for customer in self.list(email=str(email), limit=1)["items"]:
-                return customer
+        if body.get("email"):
+            items = self.list(email=str(body["email"]), limit=1)["items"]
+            return items[0] if items else None
         return None
 
-    # ------------------------------------------------------- by Polar id
+    # ---------------------------------------------------------- one customer
 
     def get(self, customer_id: str) -> JSON:
-        op = "customers:get"
-        body = self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}")
-        return wire.expect_customer(op, body, customer_id=customer_id)
+        return self._customer("customers:get", "GET", _by_id(customer_id), customer_id=customer_id)
 
     def update(self, customer_id: str, body: Mapping[str, Any]) -> JSON:
-        op = "customers:update"
-        path = f"/v1/customers/{_seg(customer_id)}"
-        answer = self._json(op, "PATCH", path, json=dict(body))
-        return wire.expect_customer(op, answer, customer_id=customer_id)
+        path = _by_id(customer_id)
+        return self._customer("customers:update", "PATCH", path, body, customer_id=customer_id)
 
     def delete(self, customer_id: str) -> None:
-        self._request("customers:delete", "DELETE", f"/v1/customers/{_seg(customer_id)}").close()
+        self._request("customers:delete", "DELETE", _by_id(customer_id)).close()
 
     def get_state(self, customer_id: str) -> JSON:
-        op = "customers:get_state"
-        body = self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}/state")
-        return wire.expect_state(op, body, customer_id=customer_id)
+        path = f"{_by_id(customer_id)}/state"
+        return self._customer("customers:get_state", "GET", path, customer_id=customer_id)
 
     def get_balance(self, customer_id: str) -> JSON:
         op = "customers:get_balance"
-        return wire.expect_balance(
-            op, self._json(op, "GET", f"/v1/customers/{_seg(customer_id)}/balance")
-        )
-
-    # ------------------------------------------------------- by external id
+        return wire.expect_balance(op, self._json(op, "GET", f"{_by_id(customer_id)}/balance"))
 
     def get_external(self, external_id: str) -> JSON:
-        op = "customers:get_external"
-        path = f"/v1/customers/external/{_seg(external_id)}"
-        return wire.expect_customer(op, self._json(op, "GET", path), external_id=external_id)
+        path = _by_external(external_id)
+        return self._customer("customers:get_external", "GET", path, external_id=external_id)
 
     def update_external(self, external_id: str, body: Mapping[str, Any]) -> JSON:
-        op = "customers:update_external"
-        path = f"/v1/customers/external/{_seg(external_id)}"
-        answer = self._json(op, "PATCH", path, json=dict(body))
-        return wire.expect_customer(op, answer, external_id=external_id)
+        op, path = "customers:update_external", _by_external(external_id)
+        return self._customer(op, "PATCH", path, body, external_id=external_id)
 
     def delete_external(self, external_id: str) -> None:
-        path = f"/v1/customers/external/{_seg(external_id)}"
-        self._request("customers:delete_external", "DELETE", path).close()
+        self._request("customers:delete_external", "DELETE", _by_external(external_id)).close()
 
     def get_state_external(self, external_id: str) -> JSON:
-        op = "customers:get_state_external"
-        path = f"/v1/customers/external/{_seg(external_id)}/state"
-        return wire.expect_state(op, self._json(op, "GET", path), external_id=external_id)
+        op, path = "customers:get_state_external", f"{_by_external(external_id)}/state"
+        return self._customer(op, "GET", path, external_id=external_id)
+
+    # --------------------------------------------------------------- helpers
+
+    def _customer(self, op: str, method: str, path: str, body: Any = None, **asked: str) -> JSON:
+        """The customer (or state) answered: the one ``asked`` for, if given."""
+        answer = self._json(op, method, path, json=None if body is None else dict(body))
+        return wire.expect_customer(op, answer, **asked)
 
 
-def _seg(value: str) -> str:
+def _by_id(customer_id: str) -> str:
+    return f"/v1/customers/{_segment(customer_id)}"
+
+
+def _by_external(external_id: str) -> str:
+    return f"/v1/customers/external/{_segment(external_id)}"
+
+
+def _segment(value: str) -> str:
     """A path segment, percent-encoded (external IDs are free text)."""
     if value is None or str(value) == "":
         raise ValueError("an id is required")

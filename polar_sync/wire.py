@@ -1,5 +1,5 @@
 """What travels over the wire, without the HTTP: query parameters in the contract's
-styles, the shapes responses must have, and the exception each error answer means.
+styles, the shapes answers must have, and the exception each error answer means.
 
 Pure functions, used by :mod:`polar_sync.client` (the one module that speaks HTTP).
 """
@@ -26,60 +26,19 @@ from .exceptions import (
 JSON = dict[str, Any]
 
 
-def is_last_page(result: JSON, page: int) -> bool:
-    return not result["items"] or page >= int(result["pagination"].get("max_page") or 0)
-
-
-def as_list(value: str | Iterable[Any] | None) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes, int, float, bool)):
-        return [value]
-    return list(value)
-
-
-def query_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def list_params(
-    *,
-    organization_id: str | Iterable[str] | None = None,
-    email: str | None = None,
-    query: str | None = None,
-    page: int | None = None,
-    limit: int | None = None,
-    sorting: str | Iterable[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-) -> list[tuple[str, str]]:
-    """Query parameters in the contract's styles: repeated keys, deepObject metadata."""
-    params: list[tuple[str, str]] = [("organization_id", str(o)) for o in as_list(organization_id)]
-    if email is not None:
-        params.append(("email", email))
-    if query is not None:
-        params.append(("query", query))
-    if page is not None:
-        params.append(("page", str(int(page))))
-    if limit is not None:
-        params.append(("limit", str(int(limit))))
-    params.extend(("sorting", str(s)) for s in as_list(sorting))
-    for key, value in (metadata or {}).items():
-        params.extend((f"metadata[{key}]", query_value(v)) for v in as_list(value))
-    return params
-
-
-def retry_after(raw: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header, or None."""
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        # An HTTP-date is allowed by RFC 9110; Polar sends seconds, so treat anything
-        # else as "unknown" and fall back to exponential backoff.
-        return None
+def query_params(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Query parameters in the contract's styles: None is left out, a list repeats its
+    key, a mapping is a deepObject (``metadata[plan]=pro``), a boolean is ``true``."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            pairs += query_params({f"{key}[{k}]": v for k, v in value.items()})
+        elif isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+            for item in value:
+                pairs += query_params({key: item})
+        elif value is not None:
+            pairs.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
+    return pairs
 
 
 def error_for(operation: str, status: int, body: Any, retry_after_header: str | None) -> PolarError:
@@ -87,7 +46,12 @@ def error_for(operation: str, status: int, body: Any, retry_after_header: str | 
     detail = body.get("detail") if isinstance(body, dict) else None
     kwargs: dict[str, Any] = {"operation": operation, "status_code": status}
     if status == 429:
-        seconds = retry_after(retry_after_header)
+        try:
+            seconds: float | None = max(0.0, float(retry_after_header or ""))
+        except ValueError:
+            # RFC 9110 allows an HTTP-date; Polar sends seconds, so anything else is
+            # "unknown" and the client falls back to exponential backoff.
+            seconds = None
         return PolarRateLimitError(
             f"rate limited; retry after {seconds if seconds is not None else '?'}s",
             retry_after=seconds,
@@ -135,9 +99,9 @@ def expect_customer(
     customer_id: str | None = None,
     external_id: str | None = None,
 ) -> JSON:
-    """``body`` as a customer object; with ``customer_id`` or ``external_id``, it must be
-    the customer that was asked for (a server or proxy mixing up answers must not make
-    the mirror store one customer's data under another's key)."""
+    """``body`` as a customer (or customer state) object; with ``customer_id`` or
+    ``external_id``, it must be the customer asked for (a server or proxy mixing up
+    answers must not make the mirror store one customer's data under another's key)."""
     if not isinstance(body, dict):
         raise _malformed(operation, f"expected a customer object, got {type(body).__name__}")
     if not isinstance(body.get("id"), str):
@@ -149,6 +113,9 @@ def expect_customer(
             operation,
             f"asked for external ID {external_id!r}, got {body.get('external_id')!r}",
         )
+    for key in ("active_subscriptions", "granted_benefits", "active_meters"):
+        if not isinstance(body.get(key, []), list):
+            raise _malformed(operation, f"'{key}' is not a list")
     return body
 
 
@@ -160,24 +127,11 @@ def _same_id(got: str, asked: str) -> bool:
         return got == asked
 
 
-def expect_state(
-    operation: str,
-    body: Any,
-    *,
-    customer_id: str | None = None,
-    external_id: str | None = None,
-) -> JSON:
-    body = expect_customer(operation, body, customer_id=customer_id, external_id=external_id)
-    for key in ("active_subscriptions", "granted_benefits", "active_meters"):
-        if not isinstance(body.get(key, []), list):
-            raise _malformed(operation, f"'{key}' is not a list")
-    return body
-
-
 def expect_balance(operation: str, body: Any) -> JSON:
-    if not isinstance(body, dict) or not isinstance(body.get("balance"), int):
+    balance = body.get("balance") if isinstance(body, dict) else None
+    if not isinstance(balance, int) or isinstance(balance, bool):
         raise _malformed(operation, "expected {'balance': <integer cents>, 'currency': ...}")
-    if isinstance(body["balance"], bool) or not isinstance(body.get("currency"), str):
+    if not isinstance(body.get("currency"), str):
         raise _malformed(operation, "expected {'balance': <integer cents>, 'currency': <string>}")
     return body
 

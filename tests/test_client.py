@@ -411,12 +411,14 @@ def test_retry_then_success_uses_exponential_backoff_with_jitter(client, polar_h
         assert 0 <= delay <= client.backoff_base * 2**attempt
 
 
-def test_retry_after_is_honoured(client, polar_http, sleeps):
+def test_retry_after_is_honoured_on_the_sleep_given(polar_http):
+    slept: list[float] = []
+    c = PolarClient(access_token=TOKEN, server=BASE_URL, sleep=slept.append)
     url = f"{BASE_URL}/v1/customers/{CID}"
     polar_http.get(url, status=429, headers={"Retry-After": "7"}, json={"detail": "slow down"})
     polar_http.get(url, json=load_fixture("customer"))
-    assert client.get(CID)["id"] == CID
-    assert sleeps == [7.0]
+    assert c.get(CID)["id"] == CID
+    assert slept == [7.0]
 
 
 def test_rate_limit_error_carries_retry_after_when_retries_run_out(polar_http, sleeps):

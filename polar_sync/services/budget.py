@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from django.db.models import F, FloatField, Value
+from django.db.models import F, Value
 from django.db.models.functions import Least
 
 from ..client import PolarClient
@@ -31,7 +31,7 @@ BUDGET_NAME = "polar-api"
 
 
 class Clock(Protocol):
-    """Where the budget reads the time and waits: the ``time`` module, or a test's fake."""
+    """The ``time`` module, or a test's fake."""
 
     def time(self) -> float: ...
     def sleep(self, seconds: float, /) -> None: ...
@@ -63,21 +63,17 @@ class Budget:
 
 
 def budget_try_take(*, budget: Budget, now: float | None = None, tokens: int = 1) -> float:
-    """Take ``tokens`` if there are that many: returns 0.0, else the seconds until there are."""
+    """Take ``tokens`` if there are that many: 0.0, else the seconds until there are."""
     now = budget.now if now is None else now
-    as_float = FloatField()
     refilled = Least(
-        Value(float(budget.capacity), output_field=as_float),
-        F("tokens")
-        + (Value(float(now), output_field=as_float) - F("updated_at"))
-        * Value(float(budget.per_second), output_field=as_float),
-        output_field=as_float,
+        Value(float(budget.capacity)),
+        F("tokens") + (Value(float(now)) - F("updated_at")) * Value(float(budget.per_second)),
     )
     taken = (
         RequestBudget.objects.filter(name=budget.name)
         .alias(available=refilled)
         .filter(available__gte=tokens)
-        .update(tokens=refilled - tokens, updated_at=Value(float(now), output_field=as_float))
+        .update(tokens=refilled - Value(float(tokens)), updated_at=float(now))
     )
     if taken:
         return 0.0
@@ -101,9 +97,8 @@ def budget_take(
 ) -> bool:
     """Wait for ``tokens`` (at most ``max_wait`` seconds); returns whether they were taken.
 
-    With ``on_wait``, the wait is cut into slices of at most ``WAIT_SLICE`` seconds
-    and ``on_wait`` is called before each (a sync run's heartbeat: a 429's pause
-    can last minutes, longer than ``LOCK_TIMEOUT``); it may raise to give up.
+    With ``on_wait``, it is called at least every ``WAIT_SLICE`` seconds (a sync run's
+    heartbeat: a 429's pause can outlast ``LOCK_TIMEOUT``); it may raise to give up.
     """
     waited = 0.0
     while True:
@@ -120,12 +115,8 @@ def budget_take(
 
 
 class BudgetReservoir:
-    """Takes tokens from the shared budget a few at a time, hands them out one by one.
-
-    One database round trip per ``batch`` requests instead of one per request;
-    a worker holds at most ``batch - 1`` unspent tokens, which it may lose when
-    its run ends (erring on the side of fewer requests).
-    """
+    """Takes tokens from the shared budget ``batch`` at a time (one query per batch),
+    hands them out one per request; a run may end with up to ``batch - 1`` unspent."""
 
     def __init__(
         self, budget: Budget, batch: int = 10, on_wait: Callable[[], None] | None = None
@@ -155,11 +146,8 @@ def budget_pause(*, budget: Budget, seconds: float, now: float | None = None) ->
 def budgeted_client(
     *, client: PolarClient | None = None, clock: Clock | None = None
 ) -> PolarClient:
-    """A client whose every request first takes a token from the shared budget.
-
-    While it waits for tokens it calls the client's ``on_wait`` (see
-    :meth:`PolarClient.waiting`), so a sync run keeps its heartbeat through the wait.
-    """
+    """A client whose every request first takes a token from the shared budget (calling
+    its ``on_wait`` while it waits, so a sync run keeps its heartbeat)."""
     client = client or PolarClient.from_settings()
     budget = Budget.from_settings(clock=clock)
     client.before_request = BudgetReservoir(budget, on_wait=client.waiting)

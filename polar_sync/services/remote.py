@@ -21,13 +21,11 @@ logger = logging.getLogger("polar_sync.remote")
 def customer_delete_in_polar(
     *, customer_id: uuid.UUID | str, client: PolarClient | None = None
 ) -> bool:
-    """Delete a customer in Polar, then mark it deleted in the mirror and clear its state.
+    """Delete a customer in Polar (which cancels its subscriptions, revokes its benefits
+    and frees its external ID), then mark it deleted in the mirror and clear its state.
 
-    Polar's delete cancels the customer's subscriptions, revokes its benefits
-    and frees its external ID; the mirror follows. Returns False when Polar
-    had already deleted it (the mirror is brought in line all the same).
-    Raises :class:`~polar_sync.exceptions.PolarError` on any other failure,
-    leaving the mirror untouched.
+    False when Polar had already deleted it (the mirror follows all the same); any
+    other :class:`~polar_sync.exceptions.PolarError` leaves the mirror untouched.
     """
     pk = uuid.UUID(str(customer_id))
     client = budgeted_client(client=client)
@@ -54,9 +52,6 @@ def customer_in_polar_get(
 
 
 def customers_export_stream(*, client: PolarClient | None = None) -> Iterator[bytes]:
-    """Polar's own CSV export of every customer, as byte chunks (nothing is stored).
-
-    The request is sent on the first ``next()``, so a caller can find out
-    whether Polar answers before it starts a response.
-    """
+    """Polar's own CSV export, as byte chunks (nothing is stored). The request is sent
+    on the first ``next()``: a caller learns whether Polar answers before it responds."""
     return budgeted_client(client=client).export_stream()
