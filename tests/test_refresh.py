@@ -159,8 +159,15 @@ def test_the_budget_holds_against_a_server_limited_to_100_a_minute(live_polar, m
     assert sum(clock.slept) == pytest.approx((230 - 20) / 80 * 60, rel=0.05)
 
 
-def test_429s_are_handled_by_waiting_as_told(live_polar, mirrored, settings):
-    """With no budget to protect it, the server's 429s are waited out per Retry-After."""
+def test_429s_are_handled_by_waiting_as_told(live_polar, mirrored, settings, monkeypatch):
+    """With no budget to protect it, the server's 429s are waited out per Retry-After.
+
+    The server's rate-limit window and the client's sleeps share a fake clock: the
+    waits are real waits for the server, and no real time passes.
+    """
+    clock = FakeClock()
+    live_polar.faults.clock = clock.time
+    monkeypatch.setattr("polar_sync.client.time.sleep", clock.sleep)
     live_polar.faults.rate_limit = 3
     live_polar.faults.rate_limit_window = 1.0
     live_polar.faults.reset_rate_limit()
@@ -170,6 +177,7 @@ def test_429s_are_handled_by_waiting_as_told(live_polar, mirrored, settings):
     assert run.status == "succeeded" and run.updated == 5
     assert live_polar.store.status_counts[429] >= 1
     assert StateSubscription.objects.count() == 5
+    assert clock.slept and sum(clock.slept) >= 1.0  # at least one Retry-After waited out
 
 
 class FakeClock:
