@@ -35,6 +35,18 @@ BASE_URL = "http://polar.test"
 TOKEN = "polar_oat_secret_token_never_shown"
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A ``test_zz_*`` test checks what the rest of its module did: whatever the order
+    (pytest-randomly shuffles), it runs after the other tests of its module."""
+    checks = [item for item in items if item.name.startswith("test_zz_")]
+    for item in checks:
+        items.remove(item)
+    for item in checks:
+        end = max(i for i, other in enumerate(items) if other.module is item.module)
+        items.insert(end + 1, item)
+
+
 def load_fixture(name: str) -> Any:
     """A fresh copy of ``tests/fixtures/<name>.json``."""
     return copy.deepcopy(_read(name))

@@ -117,8 +117,15 @@ def test_seeded_2025_world_is_unchanged() -> None:
     assert not store.members() and not store.products()
 
 
-def test_seeded_2026_world_has_teams_products_and_benefits(polar: LocalPolarServer) -> None:
-    store = polar.store
+@pytest.fixture
+def fresh() -> Iterator[LocalPolarServer]:
+    """A world no other test has changed (the module's server is shared, in any order)."""
+    with LocalPolarServer(customers=40, seed=3) as server:
+        yield server
+
+
+def test_seeded_2026_world_has_teams_products_and_benefits(fresh: LocalPolarServer) -> None:
+    polar, store = fresh, fresh.store
     teams = [c for c in (get(polar, "/v1/customers/", params={"limit": 100}).json()["items"])
              if c["type"] == "team"]  # fmt: skip
     assert len(teams) >= 2
