@@ -58,9 +58,8 @@ def seat_json(member: dict | None, customer_id: str) -> dict:
 
 @pytest.fixture
 def send(django_capture_on_commit_callbacks, webhook_secret, polar_conf):
-    polar_conf(
-        API_VERSION="2026-04", SERVER=BASE_URL, ACCESS_TOKEN=TOKEN, RATE_LIMIT=100_000, MAX_RETRIES=0
-    )
+    polar_conf(API_VERSION="2026-04", SERVER=BASE_URL, ACCESS_TOKEN=TOKEN)
+    polar_conf(RATE_LIMIT=100_000, MAX_RETRIES=0)
     web = Client()
 
     def send(event_type: str, data: dict, **kwargs) -> WebhookEvent:
