@@ -31,6 +31,7 @@ from .exceptions import (
     PolarTransientError,
 )
 from .operations import CustomerOperations
+from .operations_members import MemberOperations
 
 logger = logging.getLogger("polar_sync.client")
 
@@ -41,7 +42,7 @@ USER_AGENT = f"polar_sync/{__version__} python-requests/{requests.__version__}"
 EXPORT_ACCEPT = "text/csv, application/json;q=0.5"
 
 
-class PolarClient(CustomerOperations):
+class PolarClient(CustomerOperations, MemberOperations):
     """A client for Polar's customer API (the 12 operations of the 2025-10 contract).
 
     >>> client = PolarClient(access_token="polar_oat_...", server="sandbox")

@@ -2,7 +2,9 @@
 
 Entitlement helpers answer from the local database in one query each (none for an
 anonymous user). A user's customer is the live Polar customer linked to them, the
-newest if several. A subscription is active when it is in the customer's state
+newest if several; a user linked to members of team customers (2026 API versions) also
+holds what those teams hold: their active subscriptions and granted benefits count as
+the user's, in the same single query. A subscription is active when it is in the customer's state
 (Polar lists only ``active`` and ``trialing`` ones) and its ``ends_at``, if any,
 is ahead: one cancelled at the period's end stops counting when the period ends.
 """
@@ -25,6 +27,7 @@ from .models import (
     CustomerBalance,
     CustomerQuerySet,
     CustomerState,
+    Member,
     PushOutbox,
     StateBenefitGrant,
     StateSubscription,
@@ -52,9 +55,11 @@ def _signed_in(user: Any) -> bool:
 
 
 def _user_customers(user: Any) -> QuerySet[Customer]:
-    # Entitlement queries start from the user's index: a handful of rows, whatever
-    # a benefit's popularity.
-    return Customer.objects.filter(user=user, deleted_at__isnull=True)
+    """The user's own customers and the teams they are a member of (a subquery: one
+    query in all). Entitlement queries start from the user's indexes: a handful of
+    rows, whatever a benefit's popularity."""
+    teams = Member.objects.filter(user=user).values("customer_id")
+    return Customer.objects.filter(Q(user=user) | Q(pk__in=teams), deleted_at__isnull=True)
 
 
 def user_has_active_subscription(user: Any, product_id: Any = None) -> bool:
@@ -78,23 +83,31 @@ def user_has_benefit(user: Any, benefit_id: Any) -> bool:
 class CustomerStateSnapshot:
     """A user's customer with its state and balance (None when never fetched).
 
-    The lists are Polar's own CustomerState payload, with every field Polar sends.
+    The lists are Polar's own CustomerState payload, with every field Polar sends;
+    ``subscriptions`` and ``granted_benefits`` add those of ``team_states``, the states
+    of the team customers the user is a member of. ``customer`` is the user's own
+    customer, or their newest team when they have none.
     """
 
     customer: Customer
     state: CustomerState | None
     balance: CustomerBalance | None
     now: datetime = field(default_factory=timezone.now, repr=False)
+    team_states: tuple[CustomerState, ...] = ()
+
+    def _all(self, key: str) -> list[Any]:
+        states = [s for s in (self.state, *self.team_states) if s is not None]
+        return [item for s in states for item in s.raw.get(key, [])]
 
     @property
     def subscriptions(self) -> list[dict[str, Any]]:
         """Active subscriptions (those whose ``ends_at`` has passed are left out)."""
-        raw = self.state.raw.get("active_subscriptions", []) if self.state else []
+        raw = self._all("active_subscriptions")
         return [s for s in raw if isinstance(s, dict) and self._running(s.get("ends_at"))]
 
     @property
     def granted_benefits(self) -> list[dict[str, Any]]:
-        return list(self.state.raw.get("granted_benefits", [])) if self.state else []
+        return self._all("granted_benefits")
 
     @property
     def active_meters(self) -> list[dict[str, Any]]:
@@ -128,19 +141,45 @@ class CustomerStateSnapshot:
 
 
 def user_customer_state(user: Any) -> CustomerStateSnapshot | None:
-    """``user``'s customer, its state and its balance in one query; None when it has none."""
+    """``user``'s customer, its state and its balance, with the states of the teams the
+    user is a member of, in one query; None when it has neither."""
     if not _signed_in(user):
         return None
-    customer = (
-        _user_customers(user).select_related("state", "balance").order_by("-created_at").first()
-    )
-    if customer is None:
+    rows = list(_user_customers(user).select_related("state", "balance").order_by("-created_at"))
+    own = [c for c in rows if c.user_id == user.pk]
+    if not rows:
         return None
+    customer = (own or rows)[0]
+    teams = [c for c in rows if c.user_id != user.pk]
     return CustomerStateSnapshot(
         customer=customer,
         state=related_or_none(customer, "state"),
         balance=related_or_none(customer, "balance"),
+        team_states=tuple(
+            s for c in teams if c is not customer and (s := related_or_none(c, "state"))
+        ),
     )
+
+
+@dataclass(frozen=True)
+class Team:
+    """A team customer the user is a member of, and the user's role in it."""
+
+    customer_id: uuid.UUID
+    name: str | None
+    role: str
+
+
+def user_teams(*, user: Any) -> list[Team]:
+    """The live team customers ``user`` is a member of (one query), newest first."""
+    if not _signed_in(user):
+        return []
+    rows = (
+        Member.objects.filter(user=user, customer__deleted_at__isnull=True)
+        .order_by("-customer__created_at")
+        .values_list("customer_id", "customer__name", "role")
+    )
+    return [Team(customer_id=c, name=n, role=r) for c, n, r in rows]
 
 
 def related_or_none(obj: Any, name: str) -> Any:

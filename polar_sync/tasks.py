@@ -28,6 +28,12 @@ def pull_customers() -> dict | None:
     return _report("pull_customers", services.customers_pull())
 
 
+@shared_task(name="polar_sync.pull_members", ignore_result=True)
+def pull_members() -> dict | None:
+    """Mirror every member of the team customers (skipped with API_VERSION None)."""
+    return _report("pull_members", services.members_pull())
+
+
 @shared_task(name="polar_sync.refresh_states", ignore_result=True)
 def refresh_states(max_requests: int | None = None) -> dict | None:
     """Refresh stale customer states within the shared request budget."""

@@ -136,8 +136,7 @@ def expect_balance(operation: str, body: Any) -> JSON:
     return body
 
 
-def expect_list(body: Any) -> JSON:
-    op = "customers:list"
+def expect_list(body: Any, op: str = "customers:list") -> JSON:
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
         raise _malformed(op, "expected an object with an 'items' list")
     pagination = body.get("pagination")
@@ -146,4 +145,13 @@ def expect_list(body: Any) -> JSON:
     for index, item in enumerate(body["items"]):
         if not isinstance(item, dict):
             raise _malformed(op, f"item {index} is not an object")
+    return body
+
+
+def expect_member(operation: str, body: Any, *, member_id: str | None = None) -> JSON:
+    """``body`` as a Member object (the one asked for, when ``member_id`` is given)."""
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+        raise _malformed(operation, "expected a member object with a string 'id'")
+    if member_id is not None and not _same_id(body["id"], member_id):
+        raise _malformed(operation, f"asked for member {member_id}, got {body['id']}")
     return body

@@ -114,6 +114,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "polar_sync.pull_customers",
         "schedule": float(os.environ.get("POLAR_PULL_INTERVAL", 15 * 60)),
     },
+    # Members of team customers (API versions 2026-04 and later; a no-op before).
+    "polar-pull-members": {
+        "task": "polar_sync.pull_members",
+        "schedule": float(os.environ.get("POLAR_MEMBERS_INTERVAL", 15 * 60)),
+    },
     "polar-refresh-states": {
         "task": "polar_sync.refresh_states",
         "schedule": float(os.environ.get("POLAR_STATES_INTERVAL", 5 * 60)),

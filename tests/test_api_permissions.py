@@ -91,6 +91,7 @@ def test_openapi_schema_documents_the_endpoints_where_they_are_mounted():
     assert set(schema["paths"]) == {
         "/polar/api/customers/",
         "/polar/api/customers/{id}/",
+        "/polar/api/customers/{id}/members/",
         "/polar/api/me/",
     }
     params = {p["name"] for p in schema["paths"]["/polar/api/customers/"]["get"]["parameters"]}
@@ -99,6 +100,8 @@ def test_openapi_schema_documents_the_endpoints_where_they_are_mounted():
     components = schema["components"]["schemas"]
     assert "state" in components["CustomerDetail"]["properties"]
     assert "PaginatedCustomerList" in components
+    assert "teams" in components["Me"]["properties"]
+    assert "PaginatedMemberList" in components
 
 
 @pytest.mark.parametrize(

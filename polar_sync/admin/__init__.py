@@ -6,10 +6,13 @@ the tasks and services, each behind the Django permission it needs.
 
 from .customers import CustomerAdmin
 from .logs import PushOutboxAdmin, SyncRunAdmin, WebhookEventAdmin
+from .members import MemberAdmin, MemberInline
 from .users import PolarCustomerInline, install_user_inline
 
 __all__ = [
     "CustomerAdmin",
+    "MemberAdmin",
+    "MemberInline",
     "PolarCustomerInline",
     "PushOutboxAdmin",
     "SyncRunAdmin",

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import selectors, tasks
 from ..exceptions import PolarError
-from ..models import Customer, StateBenefitGrant, StateMeter, StateSubscription
+from ..models import Customer, Member, StateBenefitGrant, StateMeter, StateSubscription
 from ..models.customers import units_text
 from ..services.broker import tasks_run_inline
 from ..services.remote import customers_export_stream
@@ -34,6 +34,7 @@ from .base import (
     pretty_json,
 )
 from .export import csv_response, csv_safe_stream, export_csv
+from .members import MemberInline
 
 CHANGELIST = "admin:polar_sync_customer_changelist"
 
@@ -102,9 +103,11 @@ class CustomerAdmin(ReadOnlyAdmin):
         "deleted",
     )
     list_display_links = ("customer",)
-    search_fields = ("email", "name", "external_id")
+    # A team is also found by a member's exact email or external ID.
+    search_fields = ("email", "name", "external_id", "=members__email", "=members__external_id")
     search_help_text = (
-        "Email, name or external ID (contains); an ID (Polar's, or a UUID external ID): exact."
+        "Email, name or external ID (contains); an ID (Polar's, or a UUID external ID): exact; "
+        "a member's email or external ID: exact."
     )
     list_filter = (
         filters.DeletedFilter,
@@ -126,7 +129,7 @@ class CustomerAdmin(ReadOnlyAdmin):
         actions.delete_in_polar,
         export_csv,
     )
-    inlines = (SubscriptionInline, BenefitGrantInline, MeterInline)
+    inlines = (SubscriptionInline, BenefitGrantInline, MeterInline, MemberInline)
     readonly_fields = (
         "linked_user",
         "balance_display",
@@ -185,7 +188,8 @@ class CustomerAdmin(ReadOnlyAdmin):
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
         # An ID: two index lookups instead of a scan of every email and name.
-        return queryset.filter(Q(pk=polar_id) | Q(external_id=term)), False
+        teams = Member.objects.filter(external_id=term).values("customer_id")
+        return queryset.filter(Q(pk=polar_id) | Q(external_id=term) | Q(pk__in=teams)), False
 
     def has_refresh_permission(self, request: HttpRequest) -> bool:
         return self._has_model_perm(request, "change")

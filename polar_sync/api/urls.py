@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from .members import CustomerMemberList
 from .schema import PolarSchemaView
 from .views import CustomerViewSet, MeView
 
@@ -13,6 +14,11 @@ endpoint_patterns = [
         "customers/<uuid:pk>/",
         CustomerViewSet.as_view({"get": "retrieve"}),
         name="customer-detail",
+    ),
+    path(
+        "customers/<uuid:pk>/members/",
+        CustomerMemberList.as_view(),
+        name="customer-members",
     ),
     path("me/", MeView.as_view(), name="me"),
 ]

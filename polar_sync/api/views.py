@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from .. import selectors
 from ..models import Customer
+from .members import TeamSerializer
 from .permissions import api_permission_class
 from .serializers import CustomerDetailSerializer, CustomerFilterSerializer, CustomerSerializer
 
@@ -84,21 +85,39 @@ class CustomerViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.customer_detail_queryset()
 
 
+class MeSerializer(CustomerDetailSerializer):
+    """The caller's customer, and the teams they are a member of."""
+
+    teams = TeamSerializer(many=True, read_only=True, source="polar_teams")
+
+    class Meta(CustomerDetailSerializer.Meta):
+        fields = (*CustomerDetailSerializer.Meta.fields, "teams")
+        read_only_fields = fields
+
+
 # Class-level, so that the schema extends this view's AutoSchema (no project setting needed).
 @extend_schema(
     responses={
-        200: CustomerDetailSerializer,
-        404: OpenApiResponse(description="The signed-in user has no Polar customer."),
+        200: MeSerializer,
+        404: OpenApiResponse(description="The signed-in user has no Polar customer nor team."),
     }
 )
 class MeView(APIView):
-    """The signed-in user's Polar customer, with its state and balance; 404 when none."""
+    """The signed-in user's Polar customer, with its state and balance, and ``teams``: the
+    team customers the user is a member of (customer ID, name, role). A user who is only
+    a member gets every customer field null and their teams; 404 when neither."""
 
     schema = AutoSchema()
     permission_classes = [IsAuthenticated]
 
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         customer = selectors.user_customer(user=request.user)
-        if customer is None:
+        teams = selectors.user_teams(user=request.user)
+        if customer is None and not teams:
             raise NotFound("You have no Polar customer.")
-        return Response(CustomerDetailSerializer(customer, context={"request": request}).data)
+        if customer is None:
+            body = dict.fromkeys(MeSerializer.Meta.fields)
+            body["teams"] = TeamSerializer(teams, many=True).data
+            return Response(body)
+        customer.polar_teams = teams  # type: ignore[attr-defined]
+        return Response(MeSerializer(customer, context={"request": request}).data)

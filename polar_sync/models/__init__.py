@@ -9,6 +9,7 @@ from .customers import (
     StateMeter,
     StateSubscription,
 )
+from .members import Member
 from .outbox import PushedPayload, PushOutbox
 from .sync import RequestBudget, SyncCheckpoint, SyncCheckpointPage, SyncRun
 from .webhooks import WebhookEvent
@@ -18,6 +19,7 @@ __all__ = [
     "CustomerBalance",
     "CustomerQuerySet",
     "CustomerState",
+    "Member",
     "PushOutbox",
     "PushedPayload",
     "RequestBudget",

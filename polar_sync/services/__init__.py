@@ -4,6 +4,7 @@ Doors (tasks, receivers, admin, views, commands) call these and decide nothing.
 """
 
 from .customers import customer_upsert, customers_pull, customers_upsert
+from .members import member_upsert, members_pull, members_upsert
 from .push import customer_push, outbox_drain, users_reconcile
 from .states import balances_refresh, customer_refresh, customer_state_apply, states_refresh
 from .webhook_body import WebhookRejected, webhook_body_read
@@ -24,6 +25,9 @@ __all__ = [
     "customer_upsert",
     "customers_pull",
     "customers_upsert",
+    "member_upsert",
+    "members_pull",
+    "members_upsert",
     "outbox_drain",
     "states_refresh",
     "users_reconcile",

@@ -21,6 +21,7 @@ from django.db import connection
 from ..mapping import customer_fields
 from ..models import Customer, WebhookEvent
 from .customers import customer_upsert, customers_mark_deleted
+from .member_webhooks import MEMBER_HANDLERS
 from .states import customer_state_apply, customer_state_clear
 
 CUSTOMER_CREATED = "customer.created"
@@ -107,6 +108,7 @@ HANDLERS: dict[str, Callable[[WebhookEvent], str | None]] = {
     CUSTOMER_UPDATED: _customer_changed,
     CUSTOMER_DELETED: _customer_deleted,
     CUSTOMER_STATE_CHANGED: _state_changed,
+    **MEMBER_HANDLERS,
 }
 
 

@@ -38,6 +38,7 @@ logger = logging.getLogger("polar_sync.webhooks")
 Status = WebhookEvent.Status
 Progress = Callable[[WebhookEvent], None] | None  # called with each processed event
 # Failures worth another attempt: the database or the network was away for a while.
+MEMBER_PREFIXES = ("member.", "customer_seat.")
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, PolarTransientError)
 # Attempts before a transient failure counts as failed, and the backoff between them:
 # RETRY_BASE * 2**(attempt - 1), capped: 30 s, 1, 2, 4, 8, 16, 32 min (about an hour).
@@ -260,7 +261,9 @@ def _occurred_at(payload: dict[str, Any]) -> datetime | None:
 
 def _customer_id(payload: dict[str, Any]) -> uuid.UUID | None:
     data = payload.get("data")
+    # A member's or a seat's event names its (team) customer in ``customer_id``.
+    key = "customer_id" if str(payload.get("type")).startswith(MEMBER_PREFIXES) else "id"
     try:
-        return uuid.UUID(str(data["id"])) if isinstance(data, dict) else None
+        return uuid.UUID(str(data[key])) if isinstance(data, dict) else None
     except (KeyError, ValueError):
         return None
