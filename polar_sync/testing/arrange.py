@@ -352,7 +352,9 @@ class ArrangeMixin:
 
     # -- seeding and the request log ----------------------------------------------------------
 
-    def seed(self: Any, n: int = 1000, seed: int = 0, *, teams: bool | None = None) -> None:
+    def seed(
+        self: StoreInternals, n: int = 1000, seed: int = 0, *, teams: bool | None = None
+    ) -> None:
         """Add ``n`` realistic customers, the same for the same seed (seed.py); no events.
 
         ``teams`` (default: in a 2026 store) also turns about one in ten into a team with

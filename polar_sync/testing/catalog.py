@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import random
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from . import versions as v
+from .internals import Event, StoreInternals
 from .listing import metadata_text
 from .members import page_of
 from .records import NotFound, iso, now_us, uuid4_from
 from .seed import SEED_START_US
 from .state import Catalog
-
-if TYPE_CHECKING:
-    from .store import Event, PolarStore
 
 _UNSET: Any = object()
 
@@ -164,7 +163,7 @@ def catalog_dicts(catalog: Catalog, organization_id: str) -> tuple[dict, dict]:
 class CatalogMixin:
     """Products and benefits of the store (the API side and the test handle)."""
 
-    def publish_catalog(self: PolarStore) -> None:
+    def publish_catalog(self: StoreInternals) -> None:
         """Publish the seeded catalog's products and benefits (a 2026 store's seed does)."""
         with self.lock:
             products, benefits = catalog_dicts(self.catalog, self.organization_id)
@@ -175,25 +174,25 @@ class CatalogMixin:
 
     # -- API operations -----------------------------------------------------------------
 
-    def api_products(self: PolarStore, query: dict[str, Any]) -> dict[str, Any]:
+    def api_products(self: StoreInternals, query: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             rows = [p for p in self._products.values() if _keep_product(p, query)]
             rows = _sorted(rows, query["sorting"], {"name": "name"})
             return page_of(v.copy(rows), query["page"], query["limit"])
 
-    def api_benefits(self: PolarStore, query: dict[str, Any]) -> dict[str, Any]:
+    def api_benefits(self: StoreInternals, query: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             rows = [b for b in self._benefits.values() if _keep_benefit(b, query)]
             rows = _sorted(rows, query["sorting"], {"description": "description", "type": "type"})
             return page_of(v.copy(rows), query["page"], query["limit"])
 
-    def api_product(self: PolarStore, id: str) -> dict[str, Any]:
+    def api_product(self: StoreInternals, id: str) -> dict[str, Any]:
         with self.lock:
             if id not in self._products:
                 raise NotFound(id)
             return v.copy(self._products[id])
 
-    def api_benefit(self: PolarStore, id: str) -> dict[str, Any]:
+    def api_benefit(self: StoreInternals, id: str) -> dict[str, Any]:
         with self.lock:
             if id not in self._benefits:
                 raise NotFound(id)
@@ -202,7 +201,7 @@ class CatalogMixin:
     # -- the test handle ----------------------------------------------------------------
 
     def add_benefit(
-        self: PolarStore,
+        self: StoreInternals,
         type: str = "custom",
         description: str = "A benefit",
         *,
@@ -222,12 +221,12 @@ class CatalogMixin:
         )
         return self._catalog_put(self._benefits, item, "benefit.created")
 
-    def update_benefit(self: PolarStore, benefit_id: str, **fields: Any) -> dict[str, Any]:
+    def update_benefit(self: StoreInternals, benefit_id: str, **fields: Any) -> dict[str, Any]:
         """Change ``description``, ``metadata``, ``properties``... (``benefit.updated``)."""
         return self._catalog_change(self._benefits, benefit_id, fields, "benefit.updated")
 
     def add_product(
-        self: PolarStore,
+        self: StoreInternals,
         name: str = "A product",
         *,
         id: str | None = None,
@@ -257,20 +256,20 @@ class CatalogMixin:
             )
             return self._catalog_put(self._products, item, "product.created")
 
-    def update_product(self: PolarStore, product_id: str, **fields: Any) -> dict[str, Any]:
+    def update_product(self: StoreInternals, product_id: str, **fields: Any) -> dict[str, Any]:
         """Change ``name``, ``description``, ``is_archived``, ``metadata``...
         (``product.updated``); archiving is ``update_product(id, is_archived=True)``."""
         return self._catalog_change(self._products, product_id, fields, "product.updated")
 
-    def products(self: PolarStore) -> list[dict[str, Any]]:
+    def products(self: StoreInternals) -> list[dict[str, Any]]:
         with self.lock:
             return v.copy(list(self._products.values()))
 
-    def benefits(self: PolarStore) -> list[dict[str, Any]]:
+    def benefits(self: StoreInternals) -> list[dict[str, Any]]:
         with self.lock:
             return v.copy(list(self._benefits.values()))
 
-    def _catalog_put(self: PolarStore, table: dict, item: dict, event: str) -> dict[str, Any]:
+    def _catalog_put(self: StoreInternals, table: dict, item: dict, event: str) -> dict[str, Any]:
         with self.lock:
             if item["id"] in table:
                 raise ValueError(f"duplicate id {item['id']}")
@@ -280,7 +279,7 @@ class CatalogMixin:
         return v.copy(item)
 
     def _catalog_change(
-        self: PolarStore, table: dict, key: str, fields: dict[str, Any], event: str
+        self: StoreInternals, table: dict, key: str, fields: dict[str, Any], event: str
     ) -> dict[str, Any]:
         with self.lock:
             item = table.get(key)
@@ -294,7 +293,7 @@ class CatalogMixin:
         self._dispatch(events)
         return v.copy(item)
 
-    def _catalog_events(self: PolarStore, event_type: str, item: dict) -> list[Event]:
+    def _catalog_events(self: StoreInternals, event_type: str, item: dict) -> list[Event]:
         if not self.subscribers or not v.dated(self.api_version):
             return []
         return [(event_type, v.copy(item))]
@@ -331,5 +330,10 @@ def _metadata_match(item: dict[str, Any], wanted: dict[str, list[str]]) -> bool:
 def _sorted(rows: list[dict], sorting: tuple[str, ...], keys: dict[str, str]) -> list[dict]:
     for criterion in reversed(sorting):
         field = keys.get(criterion.lstrip("-"), "created_at")
-        rows = sorted(rows, key=lambda r, f=field: r[f] or "", reverse=criterion[0] == "-")
+        rows = sorted(rows, key=_sort_key(field), reverse=criterion[0] == "-")
     return rows
+
+
+def _sort_key(field: str) -> Callable[[dict], str]:
+    """Sorting on ``field``, a missing (None) value as the empty string."""
+    return lambda row: row[field] or ""

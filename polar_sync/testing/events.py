@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import constants as c
 from . import versions as v
+from .internals import Event, StoreInternals, Subscriber
 from .records import CustomerRecord, customer_dict, customer_json, state_dict
-
-if TYPE_CHECKING:
-    from .store import Event, PolarStore, Subscriber
 
 logger = logging.getLogger("polar_sync.testing.store")
 
@@ -24,7 +22,7 @@ logger = logging.getLogger("polar_sync.testing.store")
 class EventsMixin:
     """Subscribers, the events of a change and the per-version renderings."""
 
-    def subscribe(self: PolarStore, callback: Subscriber) -> Callable[[], None]:
+    def subscribe(self: StoreInternals, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event_type, payload)`` after every change to a customer or its
         state (via the API or this handle; bulk seeding excepted). Event types are Polar's
         webhook ones: ``customer.created``/``updated``/``deleted`` (payload: Customer) and
@@ -33,7 +31,7 @@ class EventsMixin:
         self.subscribers.append(callback)
         return lambda: self.subscribers.remove(callback)
 
-    def _events(self: PolarStore, record: CustomerRecord, *types: str) -> list[Event]:
+    def _events(self: StoreInternals, record: CustomerRecord, *types: str) -> list[Event]:
         if not self.subscribers:
             return []
         events: list[Event] = []
@@ -46,7 +44,7 @@ class EventsMixin:
         return events
 
     def _customer_payload(
-        self: PolarStore, record: CustomerRecord, version: str | None = None
+        self: StoreInternals, record: CustomerRecord, version: str | None = None
     ) -> dict[str, Any]:
         """The Customer JSON of ``version``."""
         if v.dated(version or self.api_version):
@@ -54,20 +52,20 @@ class EventsMixin:
         return customer_dict(record, self.organization_id)
 
     def _state_payload(
-        self: PolarStore, record: CustomerRecord, version: str | None = None
+        self: StoreInternals, record: CustomerRecord, version: str | None = None
     ) -> dict[str, Any]:
         if v.dated(version or self.api_version):
             return v.state_dict(record, self.organization_id, self._state(record))
         return state_dict(record, self.organization_id, self._state(record))
 
     def _customer_body(
-        self: PolarStore, record: CustomerRecord, version: str | None = None
+        self: StoreInternals, record: CustomerRecord, version: str | None = None
     ) -> bytes:
         if v.dated(version or self.api_version):
             return v.dumps(v.customer_dict(record, self.organization_id))
         return customer_json(record, self.organization_id)
 
-    def _dispatch(self: PolarStore, events: list[Event]) -> None:
+    def _dispatch(self: StoreInternals, events: list[Event]) -> None:
         # Outside the lock: a subscriber may call back into the store.
         for event_type, payload in events:
             for callback in list(self.subscribers):

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import random
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import versions as v
+from .internals import Event, StoreInternals
 from .records import CustomerRecord, NotFound, iso, now_us, uuid4_from
 from .validation import ValidationFailed, error
-
-if TYPE_CHECKING:
-    from .store import Event, PolarStore
 
 HOUR_US = 3_600_000_000
 ROLES: tuple[str, ...] = ("owner", "billing_manager", "member")
@@ -74,7 +72,7 @@ def seed_teams(
         record.name = company
         record.external_id = f"team_{record.seq:07d}" if external_id else None
         if rng.random() < 0.25:  # a team may have no email of its own
-            record.email = None  # type: ignore[assignment]
+            record.email = None
         record.extra = {
             **v.EXTRA_DEFAULTS,
             "type": "team",
@@ -116,15 +114,15 @@ class MembersMixin:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _team(self: PolarStore, record: CustomerRecord) -> None:
+    def _team(self: StoreInternals, record: CustomerRecord) -> None:
         if v.fields_of(record)["type"] != "team":
             raise NotPermitted("Only team customers can have members.")
 
-    def _members_of(self: PolarStore, customer_id: str) -> list[dict[str, Any]]:
+    def _members_of(self: StoreInternals, customer_id: str) -> list[dict[str, Any]]:
         return [m for m in self._members.values() if m["customer_id"] == customer_id]
 
     def _member(
-        self: PolarStore,
+        self: StoreInternals,
         record: CustomerRecord,
         *,
         id: str | None = None,
@@ -138,7 +136,10 @@ class MembersMixin:
         raise NotFound(id or external_id)
 
     def _member_clash(
-        self: PolarStore, record: CustomerRecord, fields: dict[str, Any], skip: str | None = None
+        self: StoreInternals,
+        record: CustomerRecord,
+        fields: dict[str, Any],
+        skip: str | None = None,
     ) -> None:
         errors = []
         for other in self._members_of(record.id):
@@ -156,7 +157,7 @@ class MembersMixin:
             raise ValidationFailed(errors)
 
     def _add_member(
-        self: PolarStore, record: CustomerRecord, fields: dict[str, Any]
+        self: StoreInternals, record: CustomerRecord, fields: dict[str, Any]
     ) -> tuple[dict[str, Any], list[Event]]:
         self._member_clash(record, fields)
         member = member_dict(
@@ -172,7 +173,7 @@ class MembersMixin:
         return member, self._member_events("member.created", member)
 
     def _change_member(
-        self: PolarStore, member: dict[str, Any], fields: dict[str, Any]
+        self: StoreInternals, member: dict[str, Any], fields: dict[str, Any]
     ) -> list[Event]:
         changes = {k: value for k, value in fields.items() if member[k] != value}
         if not changes:
@@ -181,27 +182,27 @@ class MembersMixin:
         member.update(changes, modified_at=iso(now_us()))
         return self._member_events("member.updated", member)
 
-    def _remove_member(self: PolarStore, member: dict[str, Any]) -> list[Event]:
+    def _remove_member(self: StoreInternals, member: dict[str, Any]) -> list[Event]:
         del self._members[member["id"]]
         return self._member_events("member.deleted", member)
 
-    def _drop_members(self: PolarStore, record: CustomerRecord) -> list[Event]:
+    def _drop_members(self: StoreInternals, record: CustomerRecord) -> list[Event]:
         events: list[Event] = []
         for member in self._members_of(record.id):
             events += self._remove_member(member)
         return events
 
-    def _member_events(self: PolarStore, event_type: str, data: dict[str, Any]) -> list[Event]:
+    def _member_events(self: StoreInternals, event_type: str, data: dict[str, Any]) -> list[Event]:
         if not self.subscribers or not v.dated(self.api_version):
             return []
         return [(event_type, dict(data))]
 
-    def _customer(self: PolarStore, id: str | None, external_id: str | None) -> CustomerRecord:
+    def _customer(self: StoreInternals, id: str | None, external_id: str | None) -> CustomerRecord:
         return self._live(id) if id is not None else self._live_external(external_id or "")
 
     # -- API operations ---------------------------------------------------------------------
 
-    def api_members(self: PolarStore, query: dict[str, Any]) -> dict[str, Any]:
+    def api_members(self: StoreInternals, query: dict[str, Any]) -> dict[str, Any]:
         """``ListResource[Member]`` for validated filters (see inputs.member_list_query)."""
         with self.lock:
             rows = list(self._members.values())
@@ -217,7 +218,7 @@ class MembersMixin:
             return page_of([dict(m) for m in rows], query["page"], query["limit"])
 
     def api_member_create(
-        self: PolarStore,
+        self: StoreInternals,
         fields: dict[str, Any],
         *,
         id: str | None = None,
@@ -231,7 +232,7 @@ class MembersMixin:
         return dict(member)
 
     def api_member(
-        self: PolarStore,
+        self: StoreInternals,
         *,
         id: str | None = None,
         external_id: str | None = None,
@@ -256,7 +257,7 @@ class MembersMixin:
     # -- the test handle --------------------------------------------------------------------
 
     def add_member(
-        self: PolarStore,
+        self: StoreInternals,
         customer_id: str,
         *,
         email: str | None = None,
@@ -279,7 +280,7 @@ class MembersMixin:
         self._dispatch(events + more)
         return result
 
-    def update_member(self: PolarStore, member_id: str, **fields: Any) -> dict[str, Any]:
+    def update_member(self: StoreInternals, member_id: str, **fields: Any) -> dict[str, Any]:
         """Set ``email``, ``name``, ``external_id`` or ``role`` of a member."""
         unknown = set(fields) - {"email", "name", "external_id", "role"}
         if unknown:
@@ -293,7 +294,7 @@ class MembersMixin:
         self._dispatch(events)
         return result
 
-    def delete_member(self: PolarStore, member_id: str) -> None:
+    def delete_member(self: StoreInternals, member_id: str) -> None:
         with self.lock:
             member = self._members.get(member_id)
             if member is None:
@@ -301,7 +302,7 @@ class MembersMixin:
             events = self._remove_member(member)
         self._dispatch(events)
 
-    def members(self: PolarStore, customer_id: str | None = None) -> list[dict[str, Any]]:
+    def members(self: StoreInternals, customer_id: str | None = None) -> list[dict[str, Any]]:
         """Every member (of one customer if given), oldest first."""
         with self.lock:
             rows = self._members.values()

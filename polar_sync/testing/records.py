@@ -109,7 +109,7 @@ class CustomerRecord:
         id: str,
         seq: int,
         created_us: int,
-        email: str,
+        email: str | None,  # a 2026 team customer may have none
         modified_us: int | None = None,
         deleted_us: int | None = None,
         email_verified: bool = False,

@@ -5,6 +5,7 @@ benefits (read only), as the 2026-04 and 2026-10 documents list them."""
 from __future__ import annotations
 
 import re
+from typing import TypedDict
 
 from . import routes as r
 from .inputs import (
@@ -20,13 +21,27 @@ from .store import PolarStore
 from .validation import _positive_int
 
 
-def _customer(params: dict[str, str]) -> dict[str, str]:
+class CustomerKey(TypedDict, total=False):
+    """Which customer a path names: by ``id`` or by ``external_id`` (one of them)."""
+
+    id: str
+    external_id: str
+
+
+class MemberKey(TypedDict, total=False):
+    """Which member a path names: by ``member_id`` or ``member_external_id`` (one of them)."""
+
+    member_id: str
+    member_external_id: str
+
+
+def _customer(params: dict[str, str]) -> CustomerKey:
     if "id" in params:
         return {"id": path_uuid(params["id"], "id")}
     return {"external_id": params["external_id"]}
 
 
-def _member_key(params: dict[str, str]) -> dict[str, str]:
+def _member_key(params: dict[str, str]) -> MemberKey:
     if "member_id" in params:
         return {"member_id": path_uuid(params["member_id"], "member_id")}
     return {"member_external_id": params["member_external_id"]}
@@ -50,8 +65,9 @@ def _member_get(store: PolarStore, params: dict, query: dict, body: bytes, versi
 def _member_update(
     store: PolarStore, params: dict, query: dict, body: bytes, version: str
 ) -> Answer:
-    ident = {**_customer(params), **_member_key(params)}
-    return json_answer(200, store.api_member(**ident, fields=member_body(body, create=False)))
+    ident, key = _customer(params), _member_key(params)
+    fields = member_body(body, create=False)
+    return json_answer(200, store.api_member(**ident, **key, fields=fields))
 
 
 def _member_delete(

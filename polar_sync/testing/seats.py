@@ -9,19 +9,17 @@ revoked. Mixed into :class:`~polar_sync.testing.store.PolarStore`.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .internals import Event, StoreInternals
 from .records import CustomerRecord, NotFound, iso, now_us
-
-if TYPE_CHECKING:
-    from .store import Event, PolarStore
 
 
 class SeatsMixin:
     """``assign_seat``, ``claim_seat`` and ``revoke_seat`` of the handle."""
 
     def assign_seat(
-        self: PolarStore,
+        self: StoreInternals,
         customer_id: str,
         subscription_id: str,
         *,
@@ -36,10 +34,11 @@ class SeatsMixin:
             state = self._state_for_change(record)
             if subscription_id not in state.subscriptions:
                 raise NotFound(subscription_id)
-            seat = {
+            seat_id = str(uuid.uuid4())
+            seat: dict[str, Any] = {
                 "created_at": iso(now),
                 "modified_at": None,
-                "id": str(uuid.uuid4()),
+                "id": seat_id,
                 "subscription_id": subscription_id,
                 "order_id": None,
                 "status": "pending",
@@ -53,14 +52,18 @@ class SeatsMixin:
                 "revoked_at": None,
                 "seat_metadata": None,
             }
-            self._seats[seat["id"]] = seat
+            self._seats[seat_id] = seat
             events = self._seat_changed(record, seat, "customer_seat.assigned")
             result = dict(seat)
         self._dispatch(events)
         return result
 
     def claim_seat(
-        self: PolarStore, seat_id: str, *, name: str | None = None, external_id: str | None = None
+        self: StoreInternals,
+        seat_id: str,
+        *,
+        name: str | None = None,
+        external_id: str | None = None,
     ) -> dict[str, Any]:
         """The invitee claims the seat: a member is created (``member.created``, then
         ``customer_seat.claimed``)."""
@@ -82,7 +85,7 @@ class SeatsMixin:
         self._dispatch(events)
         return result
 
-    def revoke_seat(self: PolarStore, seat_id: str) -> dict[str, Any]:
+    def revoke_seat(self: StoreInternals, seat_id: str) -> dict[str, Any]:
         """Revoke a seat (``customer_seat.revoked``); its member, if any, is removed."""
         with self.lock:
             seat = self._seat(seat_id)
@@ -97,14 +100,14 @@ class SeatsMixin:
         self._dispatch(events)
         return result
 
-    def _seat(self: PolarStore, seat_id: str) -> dict[str, Any]:
+    def _seat(self: StoreInternals, seat_id: str) -> dict[str, Any]:
         seat = self._seats.get(seat_id)
         if seat is None:
             raise NotFound(seat_id)
         return seat
 
     def _seat_changed(
-        self: PolarStore, record: CustomerRecord, seat: dict[str, Any], event_type: str
+        self: StoreInternals, record: CustomerRecord, seat: dict[str, Any], event_type: str
     ) -> list[Event]:
         state = self._state_for_change(record)
         sub = state.subscriptions.get(seat["subscription_id"])

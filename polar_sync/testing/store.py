@@ -15,7 +15,7 @@ import bisect
 import random
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from operator import attrgetter
 from typing import Any
 
@@ -24,6 +24,7 @@ from . import versions as v
 from .arrange import ArrangeMixin
 from .catalog import CatalogMixin
 from .events import EventsMixin
+from .internals import Event, Subscriber
 from .listing import plain_window, render_page, select
 from .members import MembersMixin
 from .params import check_uuid
@@ -41,9 +42,6 @@ from .seats import SeatsMixin
 from .seed import SEED_END_US
 from .state import Catalog, seeded_state
 from .validation import ListQuery, ValidationFailed, error
-
-Subscriber = Callable[[str, dict[str, Any]], None]
-Event = tuple[str, dict[str, Any]]
 
 DEFAULT_ORGANIZATION_ID = uuid4_from(random.Random("polar_sync.testing organization"))
 _CACHE_SIZE = 8
