@@ -1,5 +1,6 @@
 """polar_sync's models, one module per concern."""
 
+from .catalog import Benefit, Product
 from .customers import (
     Customer,
     CustomerBalance,
@@ -14,10 +15,12 @@ from .sync import RequestBudget, SyncCheckpoint, SyncCheckpointPage, SyncRun
 from .webhooks import WebhookEvent
 
 __all__ = [
+    "Benefit",
     "Customer",
     "CustomerBalance",
     "CustomerQuerySet",
     "CustomerState",
+    "Product",
     "PushOutbox",
     "PushedPayload",
     "RequestBudget",

@@ -16,6 +16,7 @@ class SyncRun(models.Model):
         CUSTOMERS = "customers", "Customers"
         STATES = "states", "States"
         BALANCES = "balances", "Balances"
+        CATALOG = "catalog", "Products and benefits"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"

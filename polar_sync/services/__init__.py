@@ -3,6 +3,7 @@
 Doors (tasks, receivers, admin, views, commands) call these and decide nothing.
 """
 
+from .catalog import benefits_upsert, catalog_pull, products_upsert
 from .customers import customer_upsert, customers_pull, customers_upsert
 from .push import customer_push, outbox_drain, users_reconcile
 from .states import balances_refresh, customer_refresh, customer_state_apply, states_refresh
@@ -18,6 +19,8 @@ from .webhooks import (
 __all__ = [
     "WebhookRejected",
     "balances_refresh",
+    "benefits_upsert",
+    "catalog_pull",
     "customer_push",
     "customer_refresh",
     "customer_state_apply",
@@ -25,6 +28,7 @@ __all__ = [
     "customers_pull",
     "customers_upsert",
     "outbox_drain",
+    "products_upsert",
     "states_refresh",
     "users_reconcile",
     "webhook_body_read",

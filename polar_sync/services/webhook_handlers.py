@@ -20,6 +20,7 @@ from django.db import connection
 
 from ..mapping import customer_fields
 from ..models import Customer, WebhookEvent
+from .catalog import catalog_item_apply
 from .customers import customer_upsert, customers_mark_deleted
 from .states import customer_state_apply, customer_state_clear
 
@@ -102,11 +103,19 @@ def _state_changed(event: WebhookEvent) -> str | None:
     return None
 
 
+def _catalog_changed(event: WebhookEvent) -> str | None:
+    return catalog_item_apply(event_type=event.event_type, payload=_data(event))
+
+
 HANDLERS: dict[str, Callable[[WebhookEvent], str | None]] = {
     CUSTOMER_CREATED: _customer_changed,
     CUSTOMER_UPDATED: _customer_changed,
     CUSTOMER_DELETED: _customer_deleted,
     CUSTOMER_STATE_CHANGED: _state_changed,
+    "product.created": _catalog_changed,
+    "product.updated": _catalog_changed,
+    "benefit.created": _catalog_changed,
+    "benefit.updated": _catalog_changed,
 }
 
 

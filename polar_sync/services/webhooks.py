@@ -259,6 +259,8 @@ def _occurred_at(payload: dict[str, Any]) -> datetime | None:
 
 
 def _customer_id(payload: dict[str, Any]) -> uuid.UUID | None:
+    if str(payload.get("type", "")).startswith(("product.", "benefit.")):
+        return None  # its data is a product or benefit: no customer to lock or show
     data = payload.get("data")
     try:
         return uuid.UUID(str(data["id"])) if isinstance(data, dict) else None
