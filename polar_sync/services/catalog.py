@@ -150,7 +150,7 @@ def catalog_pull(
                 notes.append(_unavailable(catalogue, exc))
             except PolarEndpointNotAvailableError as exc:
                 run.endpoint_missing = True
-                notes.append(f"{catalogue.label}: {exc}; nothing marked gone")
+                notes.append(f"{exc}; no {catalogue.label} marked gone")
                 logger.warning("catalogue pull: %s", notes[-1])
     except PolarError as exc:
         budget_pause_on_rate_limit(exc)
