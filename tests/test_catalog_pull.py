@@ -11,8 +11,9 @@ from django.utils import timezone
 from polar_sync.catalog_mapping import benefit_fields, product_fields
 from polar_sync.client import PolarClient
 from polar_sync.exceptions import PolarServerError
-from polar_sync.models import Benefit, Product, SyncRun
+from polar_sync.models import Benefit, Product, RequestBudget, SyncRun
 from polar_sync.services import catalog_pull
+from polar_sync.services.budget import Budget
 from polar_sync.testing.members import NotPermitted
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +37,8 @@ def test_pull_mirrors_every_product_and_benefit_with_names(dated_polar, version)
     assert (run.pages, run.requests, run.created, run.total_count) == (6, 6, 12, 12)
     counts = polar.store.request_counts
     assert (counts["products:list"], counts["benefits:list"]) == (3, 3)
+    budget = RequestBudget.objects.get()  # drawn from the budget every worker shares
+    assert budget.tokens < Budget.from_settings().capacity
     pro = Product.objects.get(name="Pro yearly")
     assert (pro.is_recurring, pro.recurring_interval, pro.is_archived) == (True, "year", False)
     assert pro.raw == next(p for p in products if p["name"] == "Pro yearly")

@@ -126,7 +126,9 @@ class Command(BaseCommand):
         runs: list[SyncRun] = []
         for kind in kinds:
             if options["dry_run"] and kind != "customers":
-                if kind != "catalog":
+                if kind == "catalog":
+                    self.stdout.write("catalog: not pulled in a dry run")
+                else:
                     self._report_due(kind)
                 continue
             run = self._run(kind, options)
