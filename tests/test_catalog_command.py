@@ -79,3 +79,18 @@ def test_the_token_hint_names_the_catalogue_scopes():
     with override_settings(POLAR_SYNC={"SERVER": "sandbox"}):
         call_command("check", stdout=out, stderr=out)
     assert "products:read" in out.getvalue() and "benefits:read" in out.getvalue()
+
+
+def test_the_status_page_says_why_the_names_are_missing(dated_polar, admin_client):
+    from django.urls import reverse
+
+    polar = dated_polar("2026-04")
+
+    def forbidden(query):
+        raise NotPermitted("You don't have the permission to do this.")
+
+    polar.store.api_products = forbidden
+    run_command("--catalog")
+    page = admin_client.get(reverse("admin:polar_sync_syncrun_status")).text
+    assert "Products and benefits" in page
+    assert "products names unavailable: the access token lacks products:read" in page
