@@ -104,8 +104,10 @@ def _server_messages(conf: PolarSyncSettings) -> list[CheckMessage]:
             Warning(
                 "POLAR_SYNC['ACCESS_TOKEN'] is not set: polar_sync cannot talk to Polar.",
                 hint="Create an Organization Access Token (scopes customers:read, "
-                "customers:write) in Polar's organization settings and set it, e.g. from "
-                "the POLAR_ACCESS_TOKEN environment variable.",
+                "customers:write; products:read and benefits:read for the names of "
+                "products and benefits; members:read for the members of teams) in Polar's "
+                "organization settings and set it, "
+                "e.g. from the POLAR_ACCESS_TOKEN environment variable.",
                 id="polar_sync.W002",
             )
         )

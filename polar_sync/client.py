@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import requests
 
 from . import __version__, wire
+from .catalog_operations import CatalogOperations
 from .conf import WAIT_SLICE, polar_settings, resolve_server
 from .exceptions import (
     PolarConfigurationError,
@@ -42,7 +43,7 @@ USER_AGENT = f"polar_sync/{__version__} python-requests/{requests.__version__}"
 EXPORT_ACCEPT = "text/csv, application/json;q=0.5"
 
 
-class PolarClient(CustomerOperations, MemberOperations):
+class PolarClient(CustomerOperations, MemberOperations, CatalogOperations):
     """A client for Polar's customer API (the 12 operations of the 2025-10 contract).
 
     >>> client = PolarClient(access_token="polar_oat_...", server="sandbox")
@@ -136,9 +137,11 @@ class PolarClient(CustomerOperations, MemberOperations):
         limit: int | None = None,
         prefetch: bool = False,
         transform: Callable[[JSON], Any] | None = None,
+        lister: Callable[..., JSON] | None = None,
         **filters: Any,
     ) -> Generator[Any, None, None]:
-        """Every page from ``start_page`` on, as :meth:`list` returns it, or ``transform(page)``.
+        """Every page from ``start_page`` on, as :meth:`list` (or ``lister``: another
+        list operation) returns it, or ``transform(page)``.
 
         With ``prefetch``, the next page is fetched and transformed in a background
         thread while the caller works on the current one (mapping a page overlaps with
@@ -146,7 +149,7 @@ class PolarClient(CustomerOperations, MemberOperations):
         """
 
         def fetch(page: int) -> tuple[JSON, Any]:
-            result = self.list(page=page, limit=limit or self.page_size, **filters)
+            result = (lister or self.list)(page=page, limit=limit or self.page_size, **filters)
             return result, transform(result) if transform else result
 
         def fetch_ahead(page: int) -> tuple[JSON, Any]:

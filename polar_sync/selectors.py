@@ -21,6 +21,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from .catalog_selectors import grants_named, subscriptions_named
 from .conf import polar_settings
 from .models import (
     Customer,
@@ -217,12 +218,16 @@ def customers_for_list(qs: QuerySet[Customer]) -> QuerySet[Customer]:
         .prefetch_related(
             Prefetch(
                 "active_subscriptions",
-                queryset=running_subscriptions().only("id", "customer_id", "product_id"),
+                queryset=subscriptions_named(
+                    running_subscriptions().only("id", "customer_id", "product_id")
+                ),
                 to_attr="running_subscriptions",
             ),
             Prefetch(
                 "granted_benefits",
-                queryset=StateBenefitGrant.objects.only("id", "customer_id", "benefit_id"),
+                queryset=grants_named(
+                    StateBenefitGrant.objects.only("id", "customer_id", "benefit_id")
+                ),
                 to_attr="benefit_grants",
             ),
         )
@@ -268,7 +273,11 @@ def customer_detail_queryset() -> CustomerQuerySet:
     """Customers with everything a detail view shows, in a constant number of queries."""
     return (
         Customer.objects.select_related("state", "balance", "user")
-        .prefetch_related("active_subscriptions", "granted_benefits", "active_meters")
+        .prefetch_related(
+            Prefetch("active_subscriptions", subscriptions_named(StateSubscription.objects.all())),
+            Prefetch("granted_benefits", grants_named(StateBenefitGrant.objects.all())),
+            "active_meters",
+        )
         .annotate(has_active_subscription=active_subscription_exists())
     )
 

@@ -46,6 +46,12 @@ def refresh_balances(max_requests: int | None = None) -> dict | None:
     return _report("refresh_balances", services.balances_refresh(max_requests=max_requests))
 
 
+@shared_task(name="polar_sync.pull_catalog", ignore_result=True)
+def pull_catalog() -> dict | None:
+    """Mirror every product and benefit (a no-op on the 2025-10 API, or when running)."""
+    return _report("pull_catalog", services.catalog_pull())
+
+
 @shared_task(name="polar_sync.refresh_customer", ignore_result=True)
 def refresh_customer(customer_id: str) -> None:
     """Refresh one customer's state (which carries the customer) and balance."""

@@ -127,6 +127,15 @@ def _same_id(got: str, asked: str) -> bool:
         return got == asked
 
 
+def expect_object(operation: str, body: Any, *, object_id: str) -> JSON:
+    """``body`` as the object (product, benefit...) asked for by ``object_id``."""
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+        raise _malformed(operation, "expected an object with a string 'id'")
+    if not _same_id(body["id"], object_id):
+        raise _malformed(operation, f"asked for {object_id}, got {body['id']}")
+    return body
+
+
 def expect_balance(operation: str, body: Any) -> JSON:
     balance = body.get("balance") if isinstance(body, dict) else None
     if not isinstance(balance, int) or isinstance(balance, bool):
@@ -136,7 +145,8 @@ def expect_balance(operation: str, body: Any) -> JSON:
     return body
 
 
-def expect_list(body: Any, op: str = "customers:list") -> JSON:
+def expect_list(body: Any, operation: str = "customers:list") -> JSON:
+    op = operation
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
         raise _malformed(op, "expected an object with an 'items' list")
     pagination = body.get("pagination")

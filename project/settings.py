@@ -127,6 +127,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "polar_sync.refresh_balances",
         "schedule": float(os.environ.get("POLAR_BALANCES_INTERVAL", 15 * 60)),
     },
+    # Product and benefit names (skipped on the 2025-10 API).
+    "polar-pull-catalog": {
+        "task": "polar_sync.pull_catalog",
+        "schedule": float(os.environ.get("POLAR_CATALOG_INTERVAL", 60 * 60)),
+    },
     # Pushes whose enqueue was lost (broker down) or that wait for a retry.
     "polar-drain-outbox": {
         "task": "polar_sync.drain_outbox",

@@ -117,6 +117,34 @@ def live_polar(settings):
 
 
 @pytest.fixture
+def dated_polar(settings):
+    """``dated_polar("2026-04", customers=...)``: a started server speaking that version,
+    and POLAR_SYNC (``API_VERSION`` too) pointed at it."""
+    from polar_sync.testing import LocalPolarServer
+
+    servers: list[LocalPolarServer] = []
+
+    def make(version: str = "2026-04", *, api_version: Any = "same", **options):
+        server = LocalPolarServer(api_version=version, **options).start()
+        servers.append(server)
+        settings.POLAR_SYNC = {
+            "ACCESS_TOKEN": server.token,
+            "SERVER": server.url,
+            "API_VERSION": version if api_version == "same" else api_version,
+            "TIMEOUT": 5.0,
+            "MAX_RETRIES": 1,
+            "BACKOFF_BASE": 0.01,
+            "RATE_LIMIT": 100_000,
+            "PAGE_SIZE": 2,
+        }
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
 def polar_conf(settings):
     """Update POLAR_SYNC keys for one test: ``polar_conf(USER_FILTER=...)``."""
 

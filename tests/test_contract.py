@@ -142,3 +142,82 @@ def test_spec_path_can_be_overridden(monkeypatch, tmp_path):
     with pytest.raises(pytest.skip.Exception, match=r"nowhere\.json"):
         contract.load_spec()
     assert os.environ["POLAR_OPENAPI_SPEC"].endswith("nowhere.json")
+
+
+# -- the catalogue (2026 versions) -----------------------------------------------------------
+
+PRODUCT_ID = "9f3c2a7e-1b4d-4c8e-9a6f-2d5e8b1c4a70"
+BENEFIT_ID = "4b8e1d2c-7a3f-4e9b-8c1d-5f2a6e9b3c81"
+
+
+def _catalog_answers() -> tuple[dict, dict]:
+    from polar_sync.testing.catalog import benefit_dict, product_dict
+
+    org = "1dbfc517-0bbf-4301-9ba8-555ca42b9737"
+    benefit = benefit_dict(
+        id=BENEFIT_ID, type="custom", description="Support", organization_id=org, created_us=0
+    )
+    product = product_dict(
+        id=PRODUCT_ID, name="Pro", organization_id=org, created_us=0, amount=900,
+        currency="usd", recurring_interval="month", benefits=[benefit],
+    )  # fmt: skip
+    return product, benefit
+
+
+@pytest.mark.parametrize("version", ["2026-04", "2026-10"])
+def test_every_catalogue_request_and_answer_matches_the_2026_documents(version):
+    product, benefit = _catalog_answers()
+    page = {"pagination": {"total_count": 1, "max_page": 1}}
+    with responses.RequestsMock() as mock:
+        mock.get(f"{BASE_URL}/v1/products/", json={"items": [product], **page})
+        mock.get(f"{BASE_URL}/v1/benefits/", json={"items": [benefit], **page})
+        mock.get(f"{BASE_URL}/v1/products/{PRODUCT_ID}", json=product)
+        mock.get(f"{BASE_URL}/v1/benefits/{BENEFIT_ID}", json=benefit)
+        client = PolarClient(access_token=TOKEN, server=BASE_URL, api_version=version)
+        org = product["organization_id"]
+        client.list_products(
+            page=1, limit=100, sorting=["created_at"], organization_id=[org], is_archived=False
+        )
+        client.list_benefits(page=2, limit=10, sorting="-created_at")
+        assert [p["id"] for p in client.iter_products(sorting=["created_at"])] == [PRODUCT_ID]
+        assert [b["id"] for b in client.iter_benefits(sorting=["created_at"])] == [BENEFIT_ID]
+        assert client.get_product(PRODUCT_ID)["name"] == "Pro"
+        assert client.get_benefit(BENEFIT_ID)["description"] == "Support"
+        seen = set()
+        for call in mock.calls:
+            op = contract.validate_request(
+                call.request.method, call.request.url, call.request.body, version=version
+            )
+            seen.add(op)
+            assert call.request.headers["Polar-Version"] == version
+            contract.validate_response(
+                op, 200, "application/json", call.response.content, version=version
+            )
+    assert seen == {"products:list", "benefits:list", "products:get", "benefits:get"}
+
+
+def test_catalogue_errors_keep_their_meaning():
+    from polar_sync.exceptions import (
+        PolarEndpointNotAvailableError,
+        PolarNotFoundError,
+        PolarPermissionError,
+        PolarResponseError,
+    )
+
+    product, _benefit = _catalog_answers()
+    client = PolarClient(access_token=TOKEN, server=BASE_URL, api_version="2026-04")
+    url = f"{BASE_URL}/v1/products/{PRODUCT_ID}"
+    with responses.RequestsMock() as mock:
+        mock.get(url, status=404, json={"detail": "Not Found"})
+        with pytest.raises(PolarEndpointNotAvailableError):  # a route, not a product, missing
+            client.get_product(PRODUCT_ID)
+        mock.replace(responses.GET, url, status=404, json=load_fixture("error_404"))
+        with pytest.raises(PolarNotFoundError):
+            client.get_product(PRODUCT_ID)
+        mock.get(f"{BASE_URL}/v1/benefits/", status=403, json={"error": "NotPermitted",
+                                                                "detail": "no"})  # fmt: skip
+        with pytest.raises(PolarPermissionError):
+            client.list_benefits()
+        mock.replace(responses.GET, url, json={**product, "id": BENEFIT_ID})
+        with pytest.raises(PolarResponseError, match="asked for"):
+            client.get_product(PRODUCT_ID)

@@ -4,16 +4,19 @@ The mirror is read-only here (it belongs to Polar); actions reach Polar through
 the tasks and services, each behind the Django permission it needs.
 """
 
+from .catalog import BenefitAdmin, ProductAdmin
 from .customers import CustomerAdmin
 from .logs import PushOutboxAdmin, SyncRunAdmin, WebhookEventAdmin
 from .members import MemberAdmin, MemberInline
 from .users import PolarCustomerInline, install_user_inline
 
 __all__ = [
+    "BenefitAdmin",
     "CustomerAdmin",
     "MemberAdmin",
     "MemberInline",
     "PolarCustomerInline",
+    "ProductAdmin",
     "PushOutboxAdmin",
     "SyncRunAdmin",
     "WebhookEventAdmin",

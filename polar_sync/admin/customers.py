@@ -18,6 +18,7 @@ from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import selectors, tasks
+from ..catalog_selectors import grants_named, named, subscriptions_named
 from ..exceptions import PolarError
 from ..models import Customer, Member, StateBenefitGrant, StateMeter, StateSubscription
 from ..models.customers import units_text
@@ -50,7 +51,7 @@ class SubscriptionInline(ReadOnlyInline):
     verbose_name_plural = "active subscriptions"
     fields = readonly_fields = (
         "subscription_id",
-        "product_id",
+        "product",
         "status",
         "price",
         "recurring_interval",
@@ -64,11 +65,25 @@ class SubscriptionInline(ReadOnlyInline):
     def price(self, obj: StateSubscription) -> str:
         return money(obj.amount, obj.currency)
 
+    @admin.display(description="product")
+    def product(self, obj: StateSubscription) -> str:
+        return named(getattr(obj, "product_name", None), obj.product_id)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StateSubscription]:
+        return subscriptions_named(super().get_queryset(request))
+
 
 class BenefitGrantInline(ReadOnlyInline):
     model = StateBenefitGrant
     verbose_name_plural = "granted benefits"
-    fields = readonly_fields = ("benefit_id", "benefit_type", "granted_at", "grant_id")
+    fields = readonly_fields = ("benefit", "benefit_type", "granted_at", "grant_id")
+
+    @admin.display(description="benefit")
+    def benefit(self, obj: StateBenefitGrant) -> str:
+        return named(getattr(obj, "benefit_name", None), obj.benefit_id)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StateBenefitGrant]:
+        return grants_named(super().get_queryset(request))
 
 
 class MeterInline(ReadOnlyInline):
@@ -113,6 +128,7 @@ class CustomerAdmin(ReadOnlyAdmin):
         filters.DeletedFilter,
         filters.ActiveSubscriptionFilter,
         filters.ProductFilter,
+        filters.BenefitFilter,
         filters.BenefitTypeFilter,
         filters.BillingCountryFilter,
         "email_verified",

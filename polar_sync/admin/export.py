@@ -36,7 +36,9 @@ SELECTION_HEADER = [
     "Local user ID",
     "Active subscriptions",
     "Product IDs",
+    "Product names",
     "Benefit grants",
+    "Benefit names",
     "Balance (cents)",
     "Balance currency",
     "State synced at",
@@ -106,11 +108,18 @@ def customer_rows(queryset: QuerySet[Customer]) -> Iterator[list[Any]]:
             customer.user_id,
             len(subscriptions),
             ";".join(sorted({str(s.product_id) for s in subscriptions})),
+            _names(subscriptions, "product_name"),
             len(customer.benefit_grants),  # type: ignore[attr-defined]
+            _names(customer.benefit_grants, "benefit_name"),  # type: ignore[attr-defined]
             balance.balance if balance else None,
             balance.currency if balance else None,
             state.synced_at if state else None,
         ]
+
+
+def _names(rows: Iterable[Any], attr: str) -> str:
+    """The known names (``Name`` of "Name (id)") of the rows, sorted, ``;``-separated."""
+    return ";".join(sorted({name for row in rows if (name := getattr(row, attr, None))}))
 
 
 def csv_response(lines: Iterable[bytes], *, stem: str) -> StreamingHttpResponse:

@@ -11,6 +11,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
 from .. import selectors
+from ..catalog_selectors import customer_benefit_choices, customer_product_choices, named
 from ..models import Customer, StateBenefitGrant, StateSubscription
 
 
@@ -43,13 +44,13 @@ class ActiveSubscriptionFilter(admin.SimpleListFilter):
 
 
 class ProductFilter(admin.SimpleListFilter):
-    """Customers subscribed to a product (Polar's product ID: the mirror has no names)."""
+    """Customers subscribed to a product, shown as "Name (id)" when the mirror has it."""
 
     title = "product"
     parameter_name = "product"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(str(pk), str(pk)) for pk in selectors.customer_product_ids()]
+        return [(str(pk), named(name, pk)) for pk, name in customer_product_choices()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
         if not self.value():
@@ -63,6 +64,26 @@ class ProductFilter(admin.SimpleListFilter):
             customer=OuterRef("pk"), product_id=product
         )
         return queryset.filter(Exists(subscriptions))
+
+
+class BenefitFilter(admin.SimpleListFilter):
+    """Customers granted a benefit, shown as "Name (id)" when the mirror has it."""
+
+    title = "benefit"
+    parameter_name = "benefit"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(pk), named(name, pk)) for pk, name in customer_benefit_choices()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
+        if not self.value():
+            return queryset
+        try:
+            benefit = uuid.UUID(self.value())
+        except ValueError:
+            raise IncorrectLookupParameters(f"not a benefit ID: {self.value()!r}") from None
+        grants = StateBenefitGrant.objects.filter(customer=OuterRef("pk"), benefit_id=benefit)
+        return queryset.filter(Exists(grants))
 
 
 class BenefitTypeFilter(admin.SimpleListFilter):

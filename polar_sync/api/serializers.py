@@ -54,14 +54,31 @@ class BalanceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field({"type": "string", "nullable": True})
+class CatalogNameField(serializers.Field):
+    """A product's or benefit's name from the mirror's catalogue (an annotation of the
+    row's query: see :mod:`polar_sync.catalog_selectors`); null when unknown."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=True, **kwargs)
+
+    def get_attribute(self, instance: Any) -> Any:
+        return getattr(instance, str(self.source), None)
+
+    def to_representation(self, value: Any) -> str | None:
+        return value
+
+
 class SubscriptionSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="subscription_id", read_only=True)
+    product_name = CatalogNameField(help_text="The product's name; null when unknown.")
 
     class Meta:
         model = StateSubscription
         fields = (
             "id",
             "product_id",
+            "product_name",
             "status",
             "amount",
             "currency",
@@ -83,12 +100,14 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 class BenefitGrantSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="grant_id", read_only=True)
+    benefit_name = CatalogNameField(help_text="The benefit's name; null when unknown.")
 
     class Meta:
         model = StateBenefitGrant
         fields = (
             "id",
             "benefit_id",
+            "benefit_name",
             "benefit_type",
             "granted_at",
             "benefit_metadata",

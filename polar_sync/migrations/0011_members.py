@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('polar_sync', '0008_sync_checkpoint'),
+        ('polar_sync', '0010_products_benefits'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -16,12 +16,12 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='synccheckpoint',
             name='kind',
-            field=models.CharField(choices=[('customers', 'Customers'), ('states', 'States'), ('balances', 'Balances'), ('members', 'Members')], max_length=16, unique=True),
+            field=models.CharField(choices=[('customers', 'Customers'), ('states', 'States'), ('balances', 'Balances'), ('members', 'Members'), ('catalog', 'Products and benefits')], max_length=16, unique=True),
         ),
         migrations.AlterField(
             model_name='syncrun',
             name='kind',
-            field=models.CharField(choices=[('customers', 'Customers'), ('states', 'States'), ('balances', 'Balances'), ('members', 'Members')], max_length=16),
+            field=models.CharField(choices=[('customers', 'Customers'), ('states', 'States'), ('balances', 'Balances'), ('members', 'Members'), ('catalog', 'Products and benefits')], max_length=16),
         ),
         migrations.CreateModel(
             name='Member',

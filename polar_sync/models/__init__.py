@@ -1,5 +1,6 @@
 """polar_sync's models, one module per concern."""
 
+from .catalog import Benefit, Product
 from .customers import (
     Customer,
     CustomerBalance,
@@ -15,11 +16,13 @@ from .sync import RequestBudget, SyncCheckpoint, SyncCheckpointPage, SyncRun
 from .webhooks import WebhookEvent
 
 __all__ = [
+    "Benefit",
     "Customer",
     "CustomerBalance",
     "CustomerQuerySet",
     "CustomerState",
     "Member",
+    "Product",
     "PushOutbox",
     "PushedPayload",
     "RequestBudget",

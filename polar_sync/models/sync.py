@@ -17,6 +17,7 @@ class SyncRun(models.Model):
         STATES = "states", "States"
         BALANCES = "balances", "Balances"
         MEMBERS = "members", "Members"
+        CATALOG = "catalog", "Products and benefits"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"

@@ -3,6 +3,7 @@
 Doors (tasks, receivers, admin, views, commands) call these and decide nothing.
 """
 
+from .catalog import benefits_upsert, catalog_pull, products_upsert
 from .customers import customer_upsert, customers_pull, customers_upsert
 from .members import member_upsert, members_pull, members_upsert
 from .push import customer_push, outbox_drain, users_reconcile
@@ -19,6 +20,8 @@ from .webhooks import (
 __all__ = [
     "WebhookRejected",
     "balances_refresh",
+    "benefits_upsert",
+    "catalog_pull",
     "customer_push",
     "customer_refresh",
     "customer_state_apply",
@@ -29,6 +32,7 @@ __all__ = [
     "members_pull",
     "members_upsert",
     "outbox_drain",
+    "products_upsert",
     "states_refresh",
     "users_reconcile",
     "webhook_body_read",

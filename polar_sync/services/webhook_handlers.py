@@ -20,6 +20,7 @@ from django.db import connection
 
 from ..mapping import customer_fields
 from ..models import Customer, WebhookEvent
+from .catalog import catalog_item_apply
 from .customers import customer_upsert, customers_mark_deleted
 from .member_webhooks import MEMBER_HANDLERS
 from .states import customer_state_apply, customer_state_clear
@@ -103,12 +104,20 @@ def _state_changed(event: WebhookEvent) -> str | None:
     return None
 
 
+def _catalog_changed(event: WebhookEvent) -> str | None:
+    return catalog_item_apply(event_type=event.event_type, payload=_data(event))
+
+
 HANDLERS: dict[str, Callable[[WebhookEvent], str | None]] = {
     CUSTOMER_CREATED: _customer_changed,
     CUSTOMER_UPDATED: _customer_changed,
     CUSTOMER_DELETED: _customer_deleted,
     CUSTOMER_STATE_CHANGED: _state_changed,
     **MEMBER_HANDLERS,
+    "product.created": _catalog_changed,
+    "product.updated": _catalog_changed,
+    "benefit.created": _catalog_changed,
+    "benefit.updated": _catalog_changed,
 }
 
 

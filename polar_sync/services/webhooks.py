@@ -260,6 +260,8 @@ def _occurred_at(payload: dict[str, Any]) -> datetime | None:
 
 
 def _customer_id(payload: dict[str, Any]) -> uuid.UUID | None:
+    if str(payload.get("type", "")).startswith(("product.", "benefit.")):
+        return None  # its data is a product or benefit: no customer to lock or show
     data = payload.get("data")
     # A member's or a seat's event names its (team) customer in ``customer_id``.
     key = "customer_id" if str(payload.get("type")).startswith(MEMBER_PREFIXES) else "id"

@@ -1,4 +1,4 @@
-"""``manage.py polar_sync``: pull customers, states, balances and members from Polar now."""
+"""``manage.py polar_sync``: pull customers, states, balances, members and the catalogue."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from polar_sync import services
 from polar_sync.conf import polar_settings
 from polar_sync.exceptions import PolarConfigurationError
 from polar_sync.management import arguments
-from polar_sync.models import SyncRun
+from polar_sync.models import Benefit, Product, SyncRun
+from polar_sync.services.catalog import catalog_available
 from polar_sync.services.members import members_available, members_forbidden
 from polar_sync.services.states import customers_due
 
@@ -70,7 +71,8 @@ class Progress:
 
 class Command(BaseCommand):
     help = (
-        "Pull customers (default), states and/or balances from Polar into the local mirror, "
+        "Pull customers (default), states, balances and/or products and benefits from Polar "
+        "into the local mirror, "
         "within the request budget shared with the Celery workers."
     )
 
@@ -79,12 +81,15 @@ class Command(BaseCommand):
         parser.add_argument("--states", action="store_true", help="Refresh stale states.")
         parser.add_argument("--balances", action="store_true", help="Refresh stale balances.")
         parser.add_argument(
+            "--catalog", action="store_true", help="Pull every product and benefit (names)."
+        )
+        parser.add_argument(
             "--members", action="store_true", help="Pull the members of team customers."
         )
         parser.add_argument(
             "--all",
             action="store_true",
-            help="Customers, states, balances, and members when the API version has them.",
+            help="Customers, states, balances; catalogue and members if the API version has them.",
         )
         parser.add_argument(
             "--dry-run",
@@ -100,6 +105,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         kinds = [k for k in ("customers", "states", "balances") if options[k] or options["all"]]
+        if options["catalog"] or (options["all"] and catalog_available()):
+            kinds.append("catalog")
         # Last: members need their customers, and a 403 on them must not stop the rest.
         if options["members"] or (options["all"] and members_available()):
             kinds.append("members")
@@ -128,7 +135,10 @@ class Command(BaseCommand):
             if options["dry_run"] and kind == "members":
                 continue
             if options["dry_run"] and kind != "customers":
-                self._report_due(kind)
+                if kind == "catalog":
+                    self.stdout.write("catalog: not pulled in a dry run")
+                else:
+                    self._report_due(kind)
                 continue
             run = self._run(kind, options)
             if run is None:
@@ -137,6 +147,8 @@ class Command(BaseCommand):
                     why += ", or the server has no /balance endpoint (see the last sync run)"
                 if kind == "members" and not members_available():
                     why = "API_VERSION is None: the 2025-10 API has no members"
+                if kind == "catalog" and not catalog_available():
+                    why = "API_VERSION is None (the 2025-10 API has no products or benefits)"
                 self.stdout.write(self.style.WARNING(f"{kind}: skipped: {why}"))
                 continue
             runs.append(run)
@@ -150,6 +162,8 @@ class Command(BaseCommand):
             run = services.customers_pull(dry_run=options["dry_run"], progress=progress)
         elif kind == "members":
             run = services.members_pull(progress=progress)
+        elif kind == "catalog":
+            run = services.catalog_pull(progress=progress)
         elif kind == "states":
             run = services.states_refresh(max_requests=options["max_requests"], progress=progress)
         else:
@@ -184,3 +198,12 @@ class Command(BaseCommand):
                 self.stdout.write(f"{run.kind}: {run.resumed_display} (a failed run left it)")
             if (run.failed or run.kind == SyncRun.Kind.MEMBERS) and run.error:
                 self.stdout.write(self.style.WARNING(f"{run.kind}: {run.error}"))
+            if run.kind == SyncRun.Kind.CATALOG:
+                self._catalog_summary(run)
+
+    def _catalog_summary(self, run: SyncRun) -> None:
+        products = Product.objects.filter(is_archived=False).count()
+        benefits = Benefit.objects.filter(is_deleted=False).count()
+        self.stdout.write(f"catalog: {products} products, {benefits} benefits in the mirror")
+        if run.error and not run.failed:
+            self.stdout.write(self.style.WARNING(f"catalog: {run.error}"))
