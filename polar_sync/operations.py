@@ -29,6 +29,7 @@ class CustomerOperations:
     """The operations; :class:`~polar_sync.client.PolarClient` provides what is declared here."""
 
     organization_id: str | None
+    api_version: str | None
     max_retries: int
     _json: Callable[..., Any]
     _request: Callable[..., Any]
@@ -76,7 +77,7 @@ class CustomerOperations:
         trying again, look for it by external ID, else by email.
         """
         op = "customers:create"
-        body = dict(body)
+        body = wire.customer_input(body, self.api_version)
         if self.organization_id and not body.get("organization_id"):
             body["organization_id"] = self.organization_id
         attempt = 0
@@ -112,7 +113,7 @@ class CustomerOperations:
         return self._customer("customers:get", "GET", _by_id(customer_id), customer_id=customer_id)
 
     def update(self, customer_id: str, body: Mapping[str, Any]) -> JSON:
-        path = _by_id(customer_id)
+        path, body = _by_id(customer_id), wire.customer_input(body, self.api_version)
         return self._customer("customers:update", "PATCH", path, body, customer_id=customer_id)
 
     def delete(self, customer_id: str) -> None:
@@ -132,6 +133,7 @@ class CustomerOperations:
 
     def update_external(self, external_id: str, body: Mapping[str, Any]) -> JSON:
         op, path = "customers:update_external", _by_external(external_id)
+        body = wire.customer_input(body, self.api_version)
         return self._customer(op, "PATCH", path, body, external_id=external_id)
 
     def delete_external(self, external_id: str) -> None:

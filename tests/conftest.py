@@ -84,23 +84,48 @@ def client():
         yield c
 
 
-@pytest.fixture
-def live_polar(settings):
-    """A local Polar server (no customers) with POLAR_SYNC pointed at it.
+# API_VERSION setting -> the local server that plays it (None: a server of the 2025-10 era).
+SERVED_BY = {None: "2025-10", "2026-04": "2026-04", "2026-10": "2026-10", "2027-01": "2027-01"}
 
-    Arrange the world through ``live_polar.store``; faults via ``live_polar.faults``.
-    """
+
+def serve_polar(settings, api_version: str | None = "2026-04"):
+    """A started local Polar server of ``api_version``'s era, POLAR_SYNC pointed at it
+    (use it as a context: it stops on exit)."""
     from polar_sync.testing import LocalPolarServer
 
-    with LocalPolarServer(api_version="2025-10") as server:
-        settings.POLAR_SYNC = {
-            "ACCESS_TOKEN": server.token,
-            "SERVER": server.url,
-            "TIMEOUT": 5.0,
-            "MAX_RETRIES": 1,
-            "BACKOFF_BASE": 0.01,
-            "RATE_LIMIT": 100_000,
-        }
+    server = LocalPolarServer(api_version=SERVED_BY[api_version]).start()
+    settings.POLAR_SYNC = {
+        "ACCESS_TOKEN": server.token,
+        "SERVER": server.url,
+        "API_VERSION": api_version,
+        "TIMEOUT": 5.0,
+        "MAX_RETRIES": 1,
+        "BACKOFF_BASE": 0.01,
+        "RATE_LIMIT": 100_000,
+    }
+    return server
+
+
+@pytest.fixture
+def live_polar(settings):
+    """A local Polar server of today's default version (no customers), POLAR_SYNC pointed
+    at it. Arrange the world through ``live_polar.store``; faults via ``live_polar.faults``.
+    """
+    with serve_polar(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def live_polar_2025(settings):
+    """``live_polar`` of the 2025-10 era (with ``/balance``), API_VERSION None."""
+    with serve_polar(settings, None) as server:
+        yield server
+
+
+@pytest.fixture(params=list(SERVED_BY), ids=lambda v: v or "none-2025-10")
+def live_polar_any(request, settings):
+    """``live_polar`` at each API_VERSION polar_sync speaks (the test runs once for each)."""
+    with serve_polar(settings, request.param) as server:
         yield server
 
 

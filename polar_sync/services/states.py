@@ -126,6 +126,20 @@ def balance_endpoint_missing() -> bool:
     return timezone.now() - last.finished_at < recheck_after
 
 
+def balances_unavailable() -> str:
+    """Why balances are not refreshed now ("" when they are): the 2026 API versions have
+    no ``/balance`` (no request is spent on it), or the last run found none."""
+    conf = polar_settings()
+    if not conf.has_balance:
+        return (
+            f"API version {conf.API_VERSION} has no /balance (only a server of the 2025-10 "
+            "era, API_VERSION=None, has one); the stored balances are kept"
+        )
+    if balance_endpoint_missing():
+        return "the server had no /balance at the last balance run; asked again later"
+    return ""
+
+
 def _refresh_run(
     *,
     kind: str,
@@ -180,7 +194,7 @@ def _refresh_run(
     run.requests = client.request_count - sent_before
     if status == SyncRun.Status.SUCCEEDED and run.failed:
         status, error = SyncRun.Status.PARTIAL, run.error
-    return sync_run_finish(run=run, status=status, error=error)
+    return sync_run_finish(run=run, status=status, error=error, client=client)
 
 
 def states_refresh(
@@ -209,10 +223,11 @@ def balances_refresh(
     progress: Callable[[SyncRun], None] | None = None,
     clock: Clock | None = None,
 ) -> SyncRun | None:
-    """Refresh stale balances like :func:`states_refresh`. A server without
-    ``/balance`` (newer API versions) is not asked again for the refresh interval."""
-    if balance_endpoint_missing():
-        logger.info("the balance endpoint is not available on this server; skipping")
+    """Refresh stale balances like :func:`states_refresh`; None, without a request, when
+    :func:`balances_unavailable` says why not (see the log)."""
+    reason = balances_unavailable()
+    if reason:
+        logger.info("balance refresh skipped: %s", reason)
         return None
     return _refresh_run(
         kind=SyncRun.Kind.BALANCES,
@@ -229,7 +244,7 @@ def customer_refresh(*, customer_id: uuid.UUID | str, client: PolarClient | None
     client = budgeted_client(client=client)
     if customer_state_refresh(customer_id=customer_id, client=client) is None:
         return
-    if not balance_endpoint_missing():
+    if not balances_unavailable():
         try:
             customer_balance_refresh(customer_id=customer_id, client=client)
         except PolarEndpointNotAvailableError:

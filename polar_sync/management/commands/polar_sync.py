@@ -14,7 +14,7 @@ from polar_sync.conf import polar_settings
 from polar_sync.exceptions import PolarConfigurationError
 from polar_sync.management import arguments
 from polar_sync.models import SyncRun
-from polar_sync.services.states import customers_due
+from polar_sync.services.states import balances_unavailable, customers_due
 
 COLUMNS = ("kind", "status", "pages", "created", "updated", "unchanged", "deleted", "failed")
 
@@ -117,12 +117,15 @@ class Command(BaseCommand):
             if options["dry_run"] and kind != "customers":
                 self._report_due(kind)
                 continue
+            unavailable = balances_unavailable() if kind == "balances" else ""
+            if unavailable:
+                self.stdout.write(f"balances: not refreshed: {unavailable}")
+                continue
             run = self._run(kind, options)
             if run is None:
-                why = "another run is in progress"
-                if kind == "balances":
-                    why += ", or the server has no /balance endpoint (see the last sync run)"
-                self.stdout.write(self.style.WARNING(f"{kind}: skipped: {why}"))
+                self.stdout.write(
+                    self.style.WARNING(f"{kind}: skipped: another run is in progress")
+                )
                 continue
             runs.append(run)
             if run.status == SyncRun.Status.FAILED:
@@ -162,6 +165,9 @@ class Command(BaseCommand):
         self.stdout.write("  ".join("-" * w for w in widths))
         for row in rows:
             self.stdout.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+        served = sorted({r.api_version for r in runs if r.api_version})
+        wanted = polar_settings().API_VERSION or "none (a server of the 2025-10 era)"
+        self.stdout.write(f"API version served: {', '.join(served) or '-'} (API_VERSION: {wanted})")
         for run in runs:
             if run.resumed_display:
                 self.stdout.write(f"{run.kind}: {run.resumed_display} (a failed run left it)")
