@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from . import wire
 from .exceptions import (
+    PolarEndpointNotAvailableError,
     PolarError,
     PolarNotFoundError,
     PolarRateLimitError,
@@ -124,7 +125,12 @@ class CustomerOperations:
         return self._customer("customers:get_state", "GET", path, customer_id=customer_id)
 
     def get_balance(self, customer_id: str) -> JSON:
+        """The balance; only a server of the 2025-10 era (``api_version`` None) has it."""
         op = "customers:get_balance"
+        if self.api_version:
+            raise PolarEndpointNotAvailableError(
+                f"API version {self.api_version} has no /balance; not asked", operation=op
+            )
         return wire.expect_balance(op, self._json(op, "GET", f"{_by_id(customer_id)}/balance"))
 
     def get_external(self, external_id: str) -> JSON:

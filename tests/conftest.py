@@ -66,21 +66,37 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def polar_http(sleeps: list[float]) -> Iterator[responses.RequestsMock]:
     """``responses`` mock for the Polar API at BASE_URL.
 
-    On teardown, every request the code under test sent is checked against
-    the contract (when the contract is available).
+    On teardown, every request the code under test sent is checked against the
+    document of the API version it named (when that document is available).
     """
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
-        if contract.spec_path().is_file():
-            for call in mock.calls:
-                contract.validate_request(call.request.method, call.request.url, call.request.body)
+        for call in mock.calls:
+            # The document of the version the request named (none: the 2025-10 era).
+            version = call.request.headers.get("Polar-Version") or "2025-10"
+            if contract.spec_path(version).is_file():
+                contract.validate_request(
+                    call.request.method, call.request.url, call.request.body, version=version
+                )
 
 
 @pytest.fixture
 def client():
+    """A client speaking today's default version (2026-04)."""
     from polar_sync.client import PolarClient
 
     with PolarClient(access_token=TOKEN, server=BASE_URL, max_retries=3, timeout=1.0) as c:
+        yield c
+
+
+@pytest.fixture
+def client_2025():
+    """A client for a server of the 2025-10 era (API_VERSION None: no header, /balance)."""
+    from polar_sync.client import PolarClient
+
+    with PolarClient(
+        access_token=TOKEN, server=BASE_URL, max_retries=3, timeout=1.0, api_version=None
+    ) as c:
         yield c
 
 
