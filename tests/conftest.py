@@ -138,6 +138,14 @@ def live_polar_2025(settings):
         yield server
 
 
+def polar_in_use(request):
+    """The local server fixture a test asked for: ``live_polar_any``, ``live_polar_2025``
+    or (by default) ``live_polar``; for fixtures that arrange a world on any of them."""
+    names = ("live_polar_any", "live_polar_2025")
+    name = next((n for n in names if n in request.fixturenames), "live_polar")
+    return request.getfixturevalue(name)
+
+
 @pytest.fixture(params=list(SERVED_BY), ids=lambda v: v or "none-2025-10")
 def live_polar_any(request, settings):
     """``live_polar`` at each API_VERSION polar_sync speaks (the test runs once for each)."""

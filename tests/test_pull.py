@@ -96,10 +96,11 @@ def test_a_page_is_upserted_in_a_constant_number_of_queries():
             assert customers_upsert(payloads=payloads).updated == n
         Customer.objects.all().delete()
         counts[n] = (len(created), len(updated))
-    # Not one query per customer. (SQLite needs a second INSERT for 100 rows:
-    # Django caps a statement at 999 parameters there.)
+    # Not one query per customer. (SQLite needs more statements for 100 rows: Django
+    # caps a statement at 999 parameters there, so the 2026 columns cost a third UPDATE.)
     assert counts[10] == counts[40]
-    assert max(counts[100]) <= 4 + 2  # + the test transaction's SAVEPOINT/RELEASE
+    limit = 5 if connection.vendor == "sqlite" else 4
+    assert max(counts[100]) <= limit + 2  # + the test transaction's SAVEPOINT/RELEASE
     assert Customer.objects.count() == 0
 
 

@@ -26,7 +26,7 @@ from polar_sync.services import (
     states_refresh,
 )
 from polar_sync.services.budget import Budget, budget_pause, budget_take, budget_try_take
-from tests.conftest import BASE_URL, load_fixture
+from tests.conftest import BASE_URL, load_fixture, polar_in_use
 
 pytestmark = pytest.mark.django_db
 
@@ -35,12 +35,7 @@ pytestmark = pytest.mark.django_db
 def mirrored(request):
     """Five customers on the server, each with a subscription and a benefit, pulled (on
     the test's server: ``live_polar``, ``live_polar_2025`` or ``live_polar_any``)."""
-    name = (
-        next(n for n in ("live_polar_any", "live_polar_2025") if n in request.fixturenames)
-        if {"live_polar_any", "live_polar_2025"} & set(request.fixturenames)
-        else "live_polar"
-    )
-    store = request.getfixturevalue(name).store
+    store = polar_in_use(request).store
     ids = []
     for i in range(5):
         c = store.add_customer(email=f"s{i}@example.com", external_id=f"s{i}")

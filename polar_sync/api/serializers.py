@@ -77,6 +77,8 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "discount_id",
             "metadata",
             "meters",
+            "seats",
+            "units",
         )
         read_only_fields = fields
 
@@ -142,10 +144,14 @@ class CustomerSerializer(serializers.ModelSerializer):
         fields: tuple[str, ...] = (
             "id",
             "external_id",
+            "type",
             "email",
             "email_verified",
             "name",
+            "billing_name",
+            "locale",
             "billing_country",
+            "first_user_event_at",
             "created_at",
             "modified_at",
             "deleted_at",
@@ -169,6 +175,7 @@ class CustomerDetailSerializer(CustomerSerializer):
             "organization_id",
             "billing_address",
             "tax_id",
+            "default_payment_method_id",
             "metadata",
             "state",
         )

@@ -114,12 +114,12 @@ class Command(BaseCommand):
     def _sync(self, kinds: list[str], options: dict[str, Any]) -> list[SyncRun]:
         runs: list[SyncRun] = []
         for kind in kinds:
-            if options["dry_run"] and kind != "customers":
-                self._report_due(kind)
-                continue
             unavailable = balances_unavailable() if kind == "balances" else ""
             if unavailable:
                 self.stdout.write(f"balances: not refreshed: {unavailable}")
+                continue
+            if options["dry_run"] and kind != "customers":
+                self._report_due(kind)
                 continue
             run = self._run(kind, options)
             if run is None:
