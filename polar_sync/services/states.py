@@ -181,9 +181,14 @@ def _refresh_run(
             if progress:
                 progress(run)
     except PolarEndpointNotAvailableError as exc:
-        run.endpoint_missing = True
-        error = f"{exc}: not asking again for {polar_settings().BALANCE_REFRESH_INTERVAL:.0f}s"
-        logger.warning("%s", error)
+        if kind == SyncRun.Kind.BALANCES:
+            run.endpoint_missing = True
+            wait = polar_settings().BALANCE_REFRESH_INTERVAL
+            error = f"{exc}: not asking again for {wait:.0f}s"
+            logger.warning("%s", error)
+        else:  # every route 404s: the server does not support the API version asked for
+            status, error = SyncRun.Status.FAILED, str(exc)
+            logger.error("%s refresh stopped: %s", kind, exc)
     except PolarError as exc:
         budget_pause_on_rate_limit(exc)
         status, error = SyncRun.Status.FAILED, str(exc)
