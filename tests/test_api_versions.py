@@ -3,21 +3,24 @@ server does not support (404 ``{"detail": "Not Found"}`` on every route)."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 from django.core.checks import run_checks
+from django.test import Client
 
 from polar_sync.client import PolarClient
 from polar_sync.conf import polar_settings
 from polar_sync.exceptions import PolarEndpointNotAvailableError
-from polar_sync.models import Customer, PushOutbox, SyncRun
+from polar_sync.models import Customer, PushOutbox, SyncRun, WebhookEvent
 from polar_sync.selectors import sync_status
-from polar_sync.services import customers_pull, states_refresh
+from polar_sync.services import customers_pull, states_refresh, webhooks
 from polar_sync.services.push import outbox_drain
 from polar_sync.services.remote import customer_delete_in_polar
 from tests.conftest import BASE_URL, TOKEN, load_fixture
 from tests.push_support import make_user, polar_customer
+from tests.webhook_helpers import post, sign_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -72,9 +75,13 @@ def test_an_answer_of_the_version_asked_for_is_no_warning(polar_http, caplog):
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-def test_a_run_records_the_version_served_and_the_status_page_shows_it(live_polar, admin_client):
+def test_a_run_records_the_version_served_and_the_status_page_shows_it(
+    live_polar, admin_client, caplog
+):
     live_polar.store.seed(5)
+    caplog.set_level(logging.INFO, logger="polar_sync.sync")
     run = customers_pull()
+    assert "customers sync run" in caplog.text and "API version served: 2026-04" in caplog.text
     assert run.api_version == "2026-04"
     assert sync_status().api_version_served == "2026-04"
     page = admin_client.get("/admin/polar_sync/syncrun/status/").content.decode()
@@ -169,3 +176,24 @@ def test_a_push_sends_tax_id_as_the_version_takes_it(live_polar_any, polar_conf)
     assert mirror.tax_id == ["FR61954506077", "eu_vat"]
     assert mirror.type == (None if live_polar_any.api_version == "2025-10" else "individual")
     assert not PushOutbox.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "sent", "warned"),
+    [("2026-04", "2026-04", False), ("2026-04", "2026-10", True), (None, "2026-04", True)],
+)
+def test_a_webhooks_api_version_is_stored_and_a_mismatch_logged(
+    django_capture_on_commit_callbacks, webhook_secret, polar_conf, caplog, setting, sent, warned
+):
+    polar_conf(API_VERSION=setting)
+    webhooks._warned_versions.clear()
+    data = load_fixture("customer_2026_team")
+    event = {"type": "customer.created", "timestamp": data["created_at"], "data": data}
+    body = json.dumps({**event, "api_version": sent}).encode()
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post(Client(), body, sign_headers(body)).status_code == 202
+    assert set(WebhookEvent.objects.values_list("api_version", flat=True)) == {sent}
+    assert Customer.objects.get().type == "team"
+    mismatches = [r for r in caplog.records if "was sent for API version" in r.getMessage()]
+    assert len(mismatches) == (1 if warned else 0)  # once, not per delivery
