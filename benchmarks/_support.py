@@ -24,7 +24,6 @@ def start_polar_server(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     command = [sys.executable, "manage.py", "polar_server", "--port", str(port)]
-    command += ["--api-version", "2025-10"]  # the version polar_sync's client speaks
     command += ["--customers", str(customers), "--token", token, "--latency", str(latency)]
     proc = subprocess.Popen(
         command,

@@ -104,7 +104,7 @@ def main() -> None:
     from polar_sync.services import customers_pull
     from polar_sync.testing import Faults, LocalPolarServer
 
-    server = LocalPolarServer(api_version="2025-10", customers=args.customers, seed=0).start()
+    server = LocalPolarServer(customers=args.customers, seed=0).start()
     settings.POLAR_SYNC = {
         "ACCESS_TOKEN": server.token,
         "SERVER": server.url,

@@ -324,7 +324,7 @@ def main() -> None:
 
     logging.getLogger("polar_sync").setLevel(logging.ERROR)
     try:
-        with LocalPolarServer(api_version="2025-10") as server:
+        with LocalPolarServer() as server:
             settings.POLAR_SYNC = {
                 "ACCESS_TOKEN": server.token,
                 "SERVER": server.url,

@@ -97,7 +97,7 @@ def main() -> None:
     pages = min(args.pages, args.customers // 100)
 
     started = time.perf_counter()
-    server = LocalPolarServer(api_version="2025-10", customers=args.customers, seed=0)
+    server = LocalPolarServer(customers=args.customers, seed=0)
     seeded = time.perf_counter() - started
     print(f"seed {args.customers:,} customers: {seeded:.1f} s (peak RSS {peak_rss_mb():,.0f} MB)")
 

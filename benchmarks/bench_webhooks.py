@@ -57,7 +57,7 @@ def make_deliveries(n: int) -> dict[str, list[tuple[bytes, dict[str, str]]]]:
     """Signed deliveries made with the local Polar server's store (Polar's exact shapes)."""
     from polar_sync.testing import PolarStore
 
-    store = PolarStore(api_version="2025-10")
+    store = PolarStore()
     customers = [store.add_customer() for _ in range(n)]
     # State changes go to a tenth as many customers: each gets about ten updates.
     stateful = customers[: max(n // 10, 1)]

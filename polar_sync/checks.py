@@ -9,6 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
 from .conf import (
+    API_VERSIONS,
     HEARTBEAT_INTERVAL,
     LOCK_TIMEOUT_MIN,
     PolarSyncSettings,
@@ -90,6 +91,14 @@ def check_polar_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             f"Leave it unset for 1 MB (1048576); at least {MIN_WEBHOOK_BODY_BYTES} bytes, "
             "since one customer state can take several KB.",
             "polar_sync.E010",
+        ),
+        (
+            conf.API_VERSION is not None and conf.API_VERSION not in API_VERSIONS,
+            f"POLAR_SYNC['API_VERSION'] is {conf.API_VERSION!r}: polar_sync does not speak it "
+            "(Polar answers 404 on every route for a version it does not support).",
+            f"Use one of {', '.join(map(repr, API_VERSIONS))}, or None for a server of the "
+            "2025-10 era (no Polar-Version header, with /balance); unset: '2026-04'.",
+            "polar_sync.E012",
         ),
     ]
     return messages + [Error(msg, hint=hint, id=id_) for wrong, msg, hint, id_ in ranges if wrong]

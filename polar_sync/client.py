@@ -22,7 +22,7 @@ import requests
 
 from . import __version__, wire
 from .catalog_operations import CatalogOperations
-from .conf import WAIT_SLICE, polar_settings, resolve_server
+from .conf import DEFAULT_API_VERSION, ERA_2025, WAIT_SLICE, polar_settings, resolve_server
 from .exceptions import (
     PolarConfigurationError,
     PolarError,
@@ -44,7 +44,8 @@ EXPORT_ACCEPT = "text/csv, application/json;q=0.5"
 
 
 class PolarClient(CustomerOperations, MemberOperations, CatalogOperations):
-    """A client for Polar's customer API (the 12 operations of the 2025-10 contract).
+    """A client for Polar's customer API, speaking ``api_version`` (sent as the
+    ``Polar-Version`` header; None sends none: a server of the 2025-10 era).
 
     >>> client = PolarClient(access_token="polar_oat_...", server="sandbox")
     >>> for customer in client.iter_customers(sorting=["created_at"]):
@@ -58,7 +59,7 @@ class PolarClient(CustomerOperations, MemberOperations, CatalogOperations):
         server: str = "production",
         timeout: float = 10.0,
         max_retries: int = 3,
-        api_version: str | None = None,
+        api_version: str | None = DEFAULT_API_VERSION,
         page_size: int = MAX_PAGE_SIZE,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
@@ -92,8 +93,13 @@ class PolarClient(CustomerOperations, MemberOperations, CatalogOperations):
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
-        if api_version:
-            self._headers["Polar-Version"] = api_version
+        self.api_version = api_version or None
+        if self.api_version:
+            self._headers["Polar-Version"] = self.api_version
+        # The version the last answer said it was served in (no header: the 2025-10
+        # era); None until an answer is read.
+        self.served_api_version: str | None = None
+        self._warned_versions: set[str] = set()
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> PolarClient:
@@ -253,11 +259,35 @@ class PolarClient(CustomerOperations, MemberOperations, CatalogOperations):
         status = response.status_code
         logger.debug("%s %s %s -> %s in %.0f ms", operation, method, path, status, elapsed_ms)
         if status < 400:
+            self._record_version(response.headers.get("Polar-Version"))
             return response
         with response:
             raise wire.error_for(
-                operation, status, _json_or_none(response), response.headers.get("Retry-After")
+                operation,
+                status,
+                _json_or_none(response),
+                response.headers.get("Retry-After"),
+                api_version=self.api_version,
             )
+
+    def _record_version(self, header: str | None) -> None:
+        """Remember the version served; a mismatch is a warning, once per version seen."""
+        served = (header or "").strip() or ERA_2025
+        self.served_api_version = served
+        if served == (self.api_version or ERA_2025) or served in self._warned_versions:
+            return
+        self._warned_versions.add(served)
+        logger.warning(
+            "Polar served API version %s, but POLAR_SYNC['API_VERSION'] is %r: answers may "
+            "not have the shapes polar_sync expects",
+            served,
+            self.api_version,
+        )
+
+    def forget_served_version(self) -> None:
+        """Start a new run: its own served version, its own mismatch warning."""
+        self.served_api_version = None
+        self._warned_versions.clear()
 
     def _raise_network_error(
         self, operation: str, exc: requests.RequestException, what: str

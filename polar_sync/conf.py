@@ -36,6 +36,12 @@ WAIT_SLICE = 5.0
 # The shortest LOCK_TIMEOUT accepted, whatever TIMEOUT is.
 LOCK_TIMEOUT_MIN = 30.0
 
+# Polar's dated API versions polar_sync speaks (``Polar-Version``); None sends no header,
+# for a server of the 2025-10 era (before dated versions, with ``/balance``).
+API_VERSIONS: tuple[str, ...] = ("2026-04", "2026-10", "2027-01")
+DEFAULT_API_VERSION = "2026-04"
+ERA_2025 = "2025-10"  # what an answer without a ``Polar-Version`` header was served in
+
 SECRET_SETTINGS = frozenset({"ACCESS_TOKEN", "WEBHOOK_SECRET"})
 T = TypeVar("T")
 
@@ -107,7 +113,8 @@ class PolarSyncSettings:
     TIMEOUT: float = setting(NUMBER, 10.0)
     MAX_RETRIES: int = setting(WHOLE, 3)
     PAGE_SIZE: int = setting(WHOLE, 100)
-    API_VERSION: str | None = setting(OPTIONAL_TEXT, None)
+    # Pinned: Polar changing its default must not change the shapes under a project.
+    API_VERSION: str | None = setting(OPTIONAL_TEXT, DEFAULT_API_VERSION)
     # Exponential backoff: BACKOFF_BASE * 2**attempt, capped, with full jitter.
     BACKOFF_BASE: float = setting(NUMBER, 0.5)
     BACKOFF_MAX: float = setting(NUMBER, 30.0)
@@ -153,6 +160,16 @@ class PolarSyncSettings:
         between two heartbeats (one interval, then one HTTP request or wait slice)."""
         longest_step = max(self.TIMEOUT, WAIT_SLICE)
         return max(LOCK_TIMEOUT_MIN, 2 * (HEARTBEAT_INTERVAL + longest_step))
+
+    @property
+    def speaks(self) -> str:
+        """The API version whose shapes the client expects (``2025-10`` for None)."""
+        return self.API_VERSION or ERA_2025
+
+    @property
+    def has_balance(self) -> bool:
+        """Only a server of the 2025-10 era (``API_VERSION=None``) has ``/balance``."""
+        return self.API_VERSION is None
 
     @property
     def rate_limit(self) -> int:

@@ -18,6 +18,8 @@ from django.utils.dateparse import parse_datetime
 from .exceptions import PolarResponseError
 
 JSON = dict[str, Any]
+# The largest value an IntegerField (or PositiveIntegerField) holds on every database.
+_MAX_INT = 2**31 - 1
 
 # Columns copied from a Customer payload; ``raw`` keeps everything else.
 CUSTOMER_FIELDS = (
@@ -32,11 +34,17 @@ CUSTOMER_FIELDS = (
     "metadata",
     "organization_id",
     "avatar_url",
+    "type",
+    "billing_name",
+    "locale",
+    "default_payment_method_id",
+    "first_user_event_at",
     "created_at",
     "modified_at",
     "deleted_at",
     "raw",
 )
+CUSTOMER_TYPES = ("individual", "team")
 
 
 class MappingError(PolarResponseError, ValueError):
@@ -74,6 +82,19 @@ class _Reader:
         value = self.get(field)
         if value is not None and not isinstance(value, kind):
             raise self.fail(f"'{field}' is not {what}: {value!r}")
+        return value
+
+    def choice(self, field: str, allowed: tuple[str, ...]) -> str | None:
+        value = self.get(field)
+        if value is not None and value not in allowed:
+            raise self.fail(f"'{field}' is not one of {', '.join(allowed)}: {value!r}")
+        return value
+
+    def whole(self, field: str) -> int | None:
+        """An integer or null (absent reads as None)."""
+        value = self.get(field)
+        if value is not None and (type(value) is not int or not -_MAX_INT <= value <= _MAX_INT):
+            raise self.fail(f"'{field}' is not an integer: {value!r}")
         return value
 
     def datetime(self, field: str, *, required: bool = False) -> datetime | None:
@@ -132,6 +153,12 @@ def customer_fields(payload: Any) -> JSON:
         "metadata": r.object("metadata"),
         "organization_id": r.uuid("organization_id", null=True),
         "avatar_url": r.get("avatar_url") or "",
+        # 2026 API versions; a server of the 2025-10 era sends none of them (null).
+        "type": r.choice("type", CUSTOMER_TYPES),
+        "billing_name": r.optional("billing_name", str, "a string"),
+        "locale": r.optional("locale", str, "a string"),
+        "default_payment_method_id": r.uuid("default_payment_method_id", null=True),
+        "first_user_event_at": r.datetime("first_user_event_at"),
         "created_at": r.datetime("created_at", required=True),
         "modified_at": r.datetime("modified_at"),
         "deleted_at": r.datetime("deleted_at"),
@@ -161,6 +188,8 @@ def subscription_fields(payload: Any, *, customer_id: Any) -> JSON:
         "metadata": r.object("metadata"),
         "custom_field_data": r.object("custom_field_data"),
         "meters": r.list("meters"),
+        "seats": r.whole("seats"),
+        "units": r.whole("units"),
         "created_at": r.datetime("created_at", required=True),
         "modified_at": r.datetime("modified_at"),
     }
@@ -230,14 +259,10 @@ def balance_fields(payload: Any, *, customer_id: Any = None) -> JSON:
     return {"balance": balance, "currency": currency}
 
 
-# The largest value every database stores in a PositiveIntegerField (PostgreSQL: integer).
-_MAX_COUNT = 2**31 - 1
-
-
 def count_field(value: Any) -> int | None:
     """A count Polar reports (a page's ``total_count``), or None when it is not one a
     progress bar can use or the column can hold (negative, too large, not an integer)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INT:
         return None
     return value
 

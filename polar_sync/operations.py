@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from . import wire
 from .exceptions import (
+    PolarEndpointNotAvailableError,
     PolarError,
     PolarNotFoundError,
     PolarRateLimitError,
@@ -29,6 +30,7 @@ class CustomerOperations:
     """The operations; :class:`~polar_sync.client.PolarClient` provides what is declared here."""
 
     organization_id: str | None
+    api_version: str | None
     max_retries: int
     _json: Callable[..., Any]
     _request: Callable[..., Any]
@@ -76,7 +78,7 @@ class CustomerOperations:
         trying again, look for it by external ID, else by email.
         """
         op = "customers:create"
-        body = dict(body)
+        body = wire.customer_input(body, self.api_version)
         if self.organization_id and not body.get("organization_id"):
             body["organization_id"] = self.organization_id
         attempt = 0
@@ -112,7 +114,7 @@ class CustomerOperations:
         return self._customer("customers:get", "GET", _by_id(customer_id), customer_id=customer_id)
 
     def update(self, customer_id: str, body: Mapping[str, Any]) -> JSON:
-        path = _by_id(customer_id)
+        path, body = _by_id(customer_id), wire.customer_input(body, self.api_version)
         return self._customer("customers:update", "PATCH", path, body, customer_id=customer_id)
 
     def delete(self, customer_id: str) -> None:
@@ -123,7 +125,12 @@ class CustomerOperations:
         return self._customer("customers:get_state", "GET", path, customer_id=customer_id)
 
     def get_balance(self, customer_id: str) -> JSON:
+        """The balance; only a server of the 2025-10 era (``api_version`` None) has it."""
         op = "customers:get_balance"
+        if self.api_version:
+            raise PolarEndpointNotAvailableError(
+                f"API version {self.api_version} has no /balance; not asked", operation=op
+            )
         return wire.expect_balance(op, self._json(op, "GET", f"{_by_id(customer_id)}/balance"))
 
     def get_external(self, external_id: str) -> JSON:
@@ -132,6 +139,7 @@ class CustomerOperations:
 
     def update_external(self, external_id: str, body: Mapping[str, Any]) -> JSON:
         op, path = "customers:update_external", _by_external(external_id)
+        body = wire.customer_input(body, self.api_version)
         return self._customer(op, "PATCH", path, body, external_id=external_id)
 
     def delete_external(self, external_id: str) -> None:

@@ -345,6 +345,8 @@ class SyncStatus:
     now: datetime
     # The customer pull a failed run left unfinished (the next pull continues it), if any.
     checkpoint: SyncCheckpoint | None = None
+    # The API version Polar said it served the latest run that read an answer ("": none).
+    api_version_served: str = ""
 
     @property
     def last_pull_age(self) -> timedelta | None:
@@ -381,6 +383,11 @@ def sync_status() -> SyncStatus:
         ).count(),
         now=timezone.now(),
         checkpoint=SyncCheckpoint.objects.filter(kind=SyncRun.Kind.CUSTOMERS).first(),
+        api_version_served=SyncRun.objects.exclude(api_version="")
+        .order_by("-started_at")
+        .values_list("api_version", flat=True)
+        .first()
+        or "",
     )
 
 

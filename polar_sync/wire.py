@@ -41,8 +41,16 @@ def query_params(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
-def error_for(operation: str, status: int, body: Any, retry_after_header: str | None) -> PolarError:
-    """The exception for an error answer (``body`` is the decoded JSON, or None)."""
+def error_for(
+    operation: str,
+    status: int,
+    body: Any,
+    retry_after_header: str | None,
+    *,
+    api_version: str | None = None,
+) -> PolarError:
+    """The exception for an error answer (``body`` is the decoded JSON, or None;
+    ``api_version``: the ``Polar-Version`` the request named, for the message)."""
     detail = body.get("detail") if isinstance(body, dict) else None
     kwargs: dict[str, Any] = {"operation": operation, "status_code": status}
     if status == 429:
@@ -72,8 +80,13 @@ def error_for(operation: str, status: int, body: Any, retry_after_header: str | 
             return PolarNotFoundError(
                 f"not found: {detail or body['error']}", detail=detail, **kwargs
             )
+        # Polar's answer to an unknown route, and to every route of a version it does
+        # not support: never "not found" (nothing is deleted or created on it).
+        version = f"API version {api_version!r}" if api_version else "the 2025-10 era API"
         return PolarEndpointNotAvailableError(
-            "this endpoint does not exist on this server (API version?)", **kwargs
+            f"no such route on this server (404 without Polar's 'error' field): the server "
+            f"may not support {version} (POLAR_SYNC['API_VERSION']), or lacks this endpoint",
+            **kwargs,
         )
     if status == 422:
         errors = detail if isinstance(detail, list) else []
@@ -86,6 +99,16 @@ def error_for(operation: str, status: int, body: Any, retry_after_header: str | 
             f"validation failed: {summary or detail or 'no detail'}", errors=errors, **kwargs
         )
     return PolarClientError(f"Polar answered {status}: {detail or ''}".rstrip(": "), **kwargs)
+
+
+def customer_input(body: Mapping[str, Any], api_version: str | None) -> JSON:
+    """A create/update body as ``api_version`` takes it: ``tax_id`` is a
+    ``[value, format]`` pair for a server of the 2025-10 era, the value alone in 2026+."""
+    body = dict(body)
+    tax_id = body.get("tax_id")
+    if api_version and isinstance(tax_id, (list, tuple)) and tax_id:
+        body["tax_id"] = tax_id[0]
+    return body
 
 
 def _malformed(operation: str, what: str) -> PolarResponseError:

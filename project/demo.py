@@ -1,8 +1,9 @@
 """The demo main job: a full sync from a local Polar server into SQLite.
 
 Run through ``scripts/demo`` (which creates the environment and migrates):
-it starts the local Polar server with seeded customers, syncs customers,
-states and balances with progress shown, prints the summary, and creates a
+it starts the local Polar server (today's default API version, 2026-04) with seeded
+customers, syncs customers and states (balances only exist on a server of the 2025-10
+era) with progress shown, prints the summary and the API version served, and creates a
 demo superuser. ``--serve`` then keeps both servers running for the admin.
 """
 
@@ -25,11 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     # The local server speaks real HTTP; polar_sync talks to it like to Polar.
     from polar_sync.testing import LocalPolarServer
 
-    server = LocalPolarServer(
-        api_version="2025-10", port=args.polar_port, customers=args.customers, seed=args.seed
-    )
+    # Today's default API version (2026-04): individual and team customers, no /balance.
+    server = LocalPolarServer(port=args.polar_port, customers=args.customers, seed=args.seed)
     server.start()
-    print(f"Local Polar server at {server.url} with {args.customers} customers")
+    print(
+        f"Local Polar server at {server.url} with {args.customers} customers "
+        f"(API version {server.api_version})"
+    )
     os.environ.update(
         POLAR_ACCESS_TOKEN=server.token,
         POLAR_SERVER=server.url,

@@ -92,6 +92,12 @@ POLAR_SYNC: dict[str, Any] = {
     "ACCESS_TOKEN": os.environ.get("POLAR_ACCESS_TOKEN", ""),
     "SERVER": os.environ.get("POLAR_SERVER", "production"),
     "ORGANIZATION_ID": os.environ.get("POLAR_ORGANIZATION_ID") or None,
+    # Polar-Version sent; "none": no header, for a server of the 2025-10 era (with /balance).
+    "API_VERSION": (
+        None
+        if os.environ.get("POLAR_API_VERSION", "").lower() == "none"
+        else os.environ.get("POLAR_API_VERSION") or "2026-04"
+    ),
     # Requests/minute polar_sync may spend; unset: 80% of the server's documented limit.
     "RATE_LIMIT": int(os.environ.get("POLAR_RATE_LIMIT") or 0) or None,
     # The secret of the webhook endpoint configured in Polar (polar_sync:webhooks).

@@ -78,18 +78,23 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def polar_http(sleeps: list[float]) -> Iterator[responses.RequestsMock]:
     """``responses`` mock for the Polar API at BASE_URL.
 
-    On teardown, every request the code under test sent is checked against
-    the contract (when the contract is available).
+    On teardown, every request the code under test sent is checked against the
+    document of the API version it named (when that document is available).
     """
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
-        if contract.spec_path().is_file():
-            for call in mock.calls:
-                contract.validate_request(call.request.method, call.request.url, call.request.body)
+        for call in mock.calls:
+            # The document of the version the request named (none: the 2025-10 era).
+            version = call.request.headers.get("Polar-Version") or "2025-10"
+            if contract.spec_path(version).is_file():
+                contract.validate_request(
+                    call.request.method, call.request.url, call.request.body, version=version
+                )
 
 
 @pytest.fixture
 def client():
+    """A client speaking today's default version (2026-04)."""
     from polar_sync.client import PolarClient
 
     with PolarClient(access_token=TOKEN, server=BASE_URL, max_retries=3, timeout=1.0) as c:
@@ -97,22 +102,66 @@ def client():
 
 
 @pytest.fixture
-def live_polar(settings):
-    """A local Polar server (no customers) with POLAR_SYNC pointed at it.
+def client_2025():
+    """A client for a server of the 2025-10 era (API_VERSION None: no header, /balance)."""
+    from polar_sync.client import PolarClient
 
-    Arrange the world through ``live_polar.store``; faults via ``live_polar.faults``.
-    """
+    with PolarClient(
+        access_token=TOKEN, server=BASE_URL, max_retries=3, timeout=1.0, api_version=None
+    ) as c:
+        yield c
+
+
+# API_VERSION setting -> the local server that plays it (None: a server of the 2025-10 era).
+SERVED_BY = {None: "2025-10", "2026-04": "2026-04", "2026-10": "2026-10", "2027-01": "2027-01"}
+
+
+def serve_polar(settings, api_version: str | None = "2026-04"):
+    """A started local Polar server of ``api_version``'s era, POLAR_SYNC pointed at it
+    (use it as a context: it stops on exit)."""
     from polar_sync.testing import LocalPolarServer
 
-    with LocalPolarServer(api_version="2025-10") as server:
-        settings.POLAR_SYNC = {
-            "ACCESS_TOKEN": server.token,
-            "SERVER": server.url,
-            "TIMEOUT": 5.0,
-            "MAX_RETRIES": 1,
-            "BACKOFF_BASE": 0.01,
-            "RATE_LIMIT": 100_000,
-        }
+    server = LocalPolarServer(api_version=SERVED_BY[api_version]).start()
+    settings.POLAR_SYNC = {
+        "ACCESS_TOKEN": server.token,
+        "SERVER": server.url,
+        "API_VERSION": api_version,
+        "TIMEOUT": 5.0,
+        "MAX_RETRIES": 1,
+        "BACKOFF_BASE": 0.01,
+        "RATE_LIMIT": 100_000,
+    }
+    return server
+
+
+@pytest.fixture
+def live_polar(settings):
+    """A local Polar server of today's default version (no customers), POLAR_SYNC pointed
+    at it. Arrange the world through ``live_polar.store``; faults via ``live_polar.faults``.
+    """
+    with serve_polar(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def live_polar_2025(settings):
+    """``live_polar`` of the 2025-10 era (with ``/balance``), API_VERSION None."""
+    with serve_polar(settings, None) as server:
+        yield server
+
+
+def polar_in_use(request):
+    """The local server fixture a test asked for: ``live_polar_any``, ``live_polar_2025``
+    or (by default) ``live_polar``; for fixtures that arrange a world on any of them."""
+    names = ("live_polar_any", "live_polar_2025")
+    name = next((n for n in names if n in request.fixturenames), "live_polar")
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture(params=list(SERVED_BY), ids=lambda v: v or "none-2025-10")
+def live_polar_any(request, settings):
+    """``live_polar`` at each API_VERSION polar_sync speaks (the test runs once for each)."""
+    with serve_polar(settings, request.param) as server:
         yield server
 
 

@@ -12,6 +12,7 @@ from polar_sync.exceptions import PolarServerError
 from polar_sync.models import Customer, StateSubscription, SyncRun
 from polar_sync.services import customer_refresh, customer_upsert
 from polar_sync.services.remote import customer_delete_in_polar
+from tests.conftest import polar_in_use
 from tests.factories import make_customer
 from tests.mirror_helpers import PRODUCT, make_user
 
@@ -27,9 +28,10 @@ def web() -> Client:
 
 
 @pytest.fixture
-def in_polar(live_polar):
-    """A customer in Polar with a subscription and a benefit, mirrored without its state."""
-    store = live_polar.store
+def in_polar(request):
+    """A customer in Polar with a subscription and a benefit, mirrored without its state
+    (on ``live_polar``, or ``live_polar_2025`` when the test asks for it)."""
+    store = polar_in_use(request).store
     payload = store.add_customer(email="ada@example.com", external_id="ada")
     store.start_subscription(payload["id"], product_id=PRODUCT, amount=2900)
     store.grant_benefit(payload["id"], "license_keys")
@@ -48,7 +50,7 @@ def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
 
-def test_refresh_action_fetches_state_and_balance(admin_client, in_polar):
+def test_refresh_action_fetches_state_and_balance(admin_client, live_polar_2025, in_polar):
     response = run_action(admin_client, "refresh_from_polar", in_polar)
     assert messages_of(response) == ["Refreshed 1 customer from Polar."]
     sub = StateSubscription.objects.get(customer=in_polar)

@@ -208,7 +208,9 @@ def test_export_stream_yields_chunks(client, polar_http):
         ("get_state_external", "GET", "/v1/customers/external/usr_1337/state", "state"),
     ],
 )
-def test_reads(client, polar_http, method_name, http, path, fixture):
+def test_reads(client, client_2025, polar_http, method_name, http, path, fixture):
+    if method_name == "get_balance":
+        client = client_2025  # /balance: only the 2025-10 era
     polar_http.add(http, f"{BASE_URL}{path}", json=load_fixture(fixture))
     arg = "usr_1337" if "external" in path else CID
     assert getattr(client, method_name)(arg) == load_fixture(fixture)
@@ -251,13 +253,15 @@ def test_external_ids_are_percent_encoded_in_the_path(client, polar_http):
 
 def test_headers_carry_auth_user_agent_and_optional_version(polar_http):
     polar_http.get(f"{BASE_URL}/v1/customers/{CID}", json=load_fixture("customer"))
-    PolarClient(access_token=TOKEN, server=BASE_URL).get(CID)
+    PolarClient(access_token=TOKEN, server=BASE_URL, api_version=None).get(CID)
     PolarClient(access_token=TOKEN, server=BASE_URL, api_version="2026-10").get(CID)
-    first, second = (c.request.headers for c in polar_http.calls)
+    PolarClient(access_token=TOKEN, server=BASE_URL).get(CID)
+    first, second, third = (c.request.headers for c in polar_http.calls)
     assert first["Authorization"] == f"Bearer {TOKEN}"
     assert f"polar_sync/{__version__}" in first["User-Agent"]
-    assert "Polar-Version" not in first
+    assert "Polar-Version" not in first  # None: a server of the 2025-10 era
     assert second["Polar-Version"] == "2026-10"
+    assert third["Polar-Version"] == "2026-04"  # the default, pinned
 
 
 def test_a_configured_organization_is_the_default_filter_and_create_organization(polar_http):
@@ -308,12 +312,18 @@ def test_404_with_polars_body_is_not_found_with_detail(client, polar_http):
     assert len(polar_http.calls) == 1
 
 
-def test_404_without_error_field_is_endpoint_not_available(client, polar_http):
+def test_404_without_error_field_is_endpoint_not_available(client_2025, polar_http):
     polar_http.get(
         f"{BASE_URL}/v1/customers/{CID}/balance", json={"detail": "Not Found"}, status=404
     )
-    with pytest.raises(PolarEndpointNotAvailableError):
+    with pytest.raises(PolarEndpointNotAvailableError, match="2025-10 era"):
+        client_2025.get_balance(CID)
+
+
+def test_a_2026_client_never_asks_for_the_balance(client, polar_http):
+    with pytest.raises(PolarEndpointNotAvailableError, match="2026-04 has no /balance"):
         client.get_balance(CID)
+    assert not polar_http.calls
 
 
 def test_422_is_validation_error_with_the_detail_list(client, polar_http):
@@ -389,7 +399,11 @@ def test_malformed_json_names_the_operation(client, polar_http):
         ),
     ],
 )
-def test_wrong_shapes_raise_a_clear_error(client, polar_http, method_name, url, body, expected):
+def test_wrong_shapes_raise_a_clear_error(
+    client, client_2025, polar_http, method_name, url, body, expected
+):
+    if method_name == "get_balance":
+        client = client_2025
     polar_http.get(f"{BASE_URL}{url}", json=body)
     with pytest.raises(PolarResponseError) as info:
         getattr(client, method_name)(*([] if method_name == "list" else [CID]))
@@ -488,7 +502,7 @@ def test_create_gives_up_after_max_retries(client, polar_http, sleeps):
 # ------------------------------------------------------------------ secrets
 
 
-def test_token_never_in_logs_reprs_or_errors(client, polar_http, sleeps, caplog):
+def test_token_never_in_logs_reprs_or_errors(client, client_2025, polar_http, sleeps, caplog):
     caplog.set_level(logging.DEBUG)
     polar_http.get(f"{BASE_URL}/v1/customers/{CID}", json={"detail": "invalid token"}, status=401)
     polar_http.get(f"{BASE_URL}/v1/customers/{CID}/state", status=500)
@@ -497,7 +511,7 @@ def test_token_never_in_logs_reprs_or_errors(client, polar_http, sleeps, caplog)
         f"{BASE_URL}/v1/customers/{CID}/balance", body=requests.ConnectionError(f"boom {TOKEN}")
     )
     errors = []
-    for call in (client.get, client.get_state, client.get_balance):
+    for call in (client.get, client.get_state, client_2025.get_balance):
         with pytest.raises(PolarError) as info:
             call(CID)
         errors.append(info.value)

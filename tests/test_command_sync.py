@@ -23,8 +23,8 @@ def run_command(*args: str) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
-def test_all_pulls_customers_states_and_balances_and_prints_a_summary(live_polar):
-    live_polar.store.seed(150, seed=9)
+def test_all_pulls_customers_states_and_balances_and_prints_a_summary(live_polar_2025):
+    live_polar_2025.store.seed(150, seed=9)
     out, err = run_command("--all")
     assert Customer.objects.count() == 150
     assert CustomerState.objects.count() == 150 == CustomerBalance.objects.count()
@@ -38,6 +38,19 @@ def test_all_pulls_customers_states_and_balances_and_prints_a_summary(live_polar
     ]
     assert rows[0][3] == "150"  # created
     assert "customers:" in err and "150/150" in err  # the progress line, with the total
+    assert "API version served: 2025-10 (API_VERSION: none (a server of the 2025-10 era))" in out
+
+
+def test_all_at_a_2026_version_says_why_balances_are_not_refreshed(live_polar):
+    live_polar.store.seed(30, seed=9)
+    out, _ = run_command("--all")
+    assert CustomerState.objects.count() == 30 and CustomerBalance.objects.count() == 0
+    assert "balances: not refreshed: API version 2026-04 has no /balance" in out
+    assert "API version served: 2026-04 (API_VERSION: 2026-04)" in out
+    assert [r.kind for r in SyncRun.objects.order_by("started_at")] == ["customers", "states"]
+    assert not [r for r in live_polar.store.requests if r.path.endswith("/balance")]
+    out, _ = run_command("--balances", "--dry-run")
+    assert "balances: not refreshed" in out
 
 
 def test_default_is_customers_only(live_polar):
@@ -95,7 +108,8 @@ def test_the_demo_main_job_runs_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Local Polar server at http://127.0.0.1:" in result.stdout
     assert "customers  succeeded" in result.stdout
-    assert "balances   succeeded" in result.stdout
+    assert "balances: not refreshed: API version 2026-04 has no /balance" in result.stdout
+    assert "API version served: 2026-04" in result.stdout
     assert "/admin/" in result.stdout and "demo" in result.stdout
     counts = subprocess.run(
         [

@@ -95,17 +95,40 @@ def _exercise_every_operation(client: PolarClient) -> None:
     )
     client.export(organization_id="1dbfc517-0bbf-4301-9ba8-555ca42b9737")
     client.get(CID)
-    client.update(CID, {"name": "Ada King", "metadata": {"seats": 6}})
+    client.update(CID, {"name": "Ada King", "metadata": {"seats": 6}, "tax_id": ["1", "us_ein"]})
     client.delete(CID)
     client.get_external("usr_1337")
-    client.update_external("usr_1337", {"email": "ada@example.org"})
+    client.update_external("usr_1337", {"email": "ada@example.org", "tax_id": ["2", "eu_vat"]})
     client.delete_external("usr_1337")
     client.get_state(CID)
     client.get_state_external("usr_1337")
-    client.get_balance(CID)
+    if client.api_version is None:
+        client.get_balance(CID)  # only a server of the 2025-10 era has /balance
 
 
-def test_every_request_of_all_12_operations_matches_the_contract():
+# The 11 customer operations polar_sync calls in every version, and /balance in 2025-10.
+CLIENT_OPERATIONS = {
+    "customers:list",
+    "customers:create",
+    "customers:export",
+    "customers:get",
+    "customers:update",
+    "customers:delete",
+    "customers:get_external",
+    "customers:update_external",
+    "customers:delete_external",
+    "customers:get_state",
+    "customers:get_state_external",
+}
+
+
+@pytest.mark.parametrize("api_version", [None, "2026-04", "2026-10", "2027-01"])
+def test_every_request_of_every_operation_matches_the_version_spoken(api_version):
+    """Each request validates against the document of the version the client speaks
+    (None: 2025-10's), the Polar-Version header names it, and tax_id is sent as that
+    version takes it (a pair in 2025-10, a string in 2026)."""
+    version = api_version or "2025-10"
+    contract.load_spec(version)
     customer = load_fixture("customer")
     with responses.RequestsMock() as mock:
         mock.get(
@@ -126,14 +149,26 @@ def test_every_request_of_all_12_operations_matches_the_contract():
         mock.delete(f"{BASE_URL}/v1/customers/external/usr_1337", status=204)
         mock.get(f"{BASE_URL}/v1/customers/{CID}/state", json=load_fixture("state"))
         mock.get(f"{BASE_URL}/v1/customers/external/usr_1337/state", json=load_fixture("state"))
-        mock.get(f"{BASE_URL}/v1/customers/{CID}/balance", json=load_fixture("balance"))
-        _exercise_every_operation(PolarClient(access_token=TOKEN, server=BASE_URL))
+        if api_version is None:
+            mock.get(f"{BASE_URL}/v1/customers/{CID}/balance", json=load_fixture("balance"))
+        _exercise_every_operation(
+            PolarClient(access_token=TOKEN, server=BASE_URL, api_version=api_version)
+        )
         seen = {
-            contract.validate_request(c.request.method, c.request.url, c.request.body)
+            contract.validate_request(
+                c.request.method, c.request.url, c.request.body, version=version
+            )
             for c in mock.calls
         }
-    assert seen == set(contract.operations()), "every one of the 12 operations was exercised"
-    assert len(seen) == 12
+        assert {c.request.headers.get("Polar-Version") for c in mock.calls} == {api_version}
+        tax_ids = [json.loads(c.request.body)["tax_id"] for c in mock.calls if c.request.body]
+    balance = {"customers:get_balance"} if api_version is None else set()
+    assert seen == CLIENT_OPERATIONS | balance
+    if api_version is None:
+        assert seen == set(contract.operations()), "all 12 operations of 2025-10"
+        assert tax_ids == [["FR61954506077", "eu_vat"], ["1", "us_ein"], ["2", "eu_vat"]]
+    else:
+        assert tax_ids == ["FR61954506077", "1", "2"]
 
 
 def test_spec_path_can_be_overridden(monkeypatch, tmp_path):

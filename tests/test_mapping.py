@@ -43,7 +43,32 @@ def test_customer_fields_from_a_2026_team_customer_without_email():
     fields = mapping.customer_fields(payload)
     assert fields["email"] is None
     assert fields["billing_country"] == "DE"
-    assert fields["raw"]["type"] == "team"  # kept for later, not lost
+    assert (fields["type"], fields["billing_name"], fields["locale"]) == (
+        "team",
+        "Acme Corp.",
+        "de-DE",
+    )
+    assert fields["first_user_event_at"] == datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
+    assert fields["default_payment_method_id"] is None
+
+
+def test_a_2025_customer_has_no_2026_fields():
+    fields = mapping.customer_fields(load_fixture("customer"))
+    assert [fields[k] for k in ("type", "billing_name", "locale", "first_user_event_at")] == [
+        None
+    ] * 4
+    assert fields["default_payment_method_id"] is None
+
+
+def test_2026_subscription_seats_and_units():
+    state = load_fixture("state")
+    state["active_subscriptions"][0].update(seats=5, units=None)
+    _customer, subs, _grants, _meters = mapping.state_rows(state)
+    assert (subs[0]["seats"], subs[0]["units"]) == (5, None)
+    assert (subs[1]["seats"], subs[1]["units"]) == (None, None)  # absent: null
+    state["active_subscriptions"][0]["units"] = "5"
+    with pytest.raises(MappingError, match="'units' is not an integer"):
+        mapping.state_rows(state)
 
 
 @pytest.mark.parametrize(
@@ -55,6 +80,9 @@ def test_customer_fields_from_a_2026_team_customer_without_email():
         ({"billing_address": "Paris"}, "'billing_address' is not an object"),
         ({"metadata": [1]}, "'metadata' is not an object"),
         ({"email": 12}, "'email' is not a string"),
+        ({"type": "company"}, "'type' is not one of individual, team"),
+        ({"default_payment_method_id": "pm_1"}, "'default_payment_method_id' is not a UUID"),
+        ({"first_user_event_at": "soon"}, "'first_user_event_at' is not an ISO-8601"),
     ],
 )
 def test_malformed_customers_name_the_id_and_the_problem(change, message):

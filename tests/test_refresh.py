@@ -26,15 +26,16 @@ from polar_sync.services import (
     states_refresh,
 )
 from polar_sync.services.budget import Budget, budget_pause, budget_take, budget_try_take
-from tests.conftest import BASE_URL, load_fixture
+from tests.conftest import BASE_URL, load_fixture, polar_in_use
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def mirrored(live_polar):
-    """Five customers on the server, each with a subscription and a benefit, pulled."""
-    store = live_polar.store
+def mirrored(request):
+    """Five customers on the server, each with a subscription and a benefit, pulled (on
+    the test's server: ``live_polar``, ``live_polar_2025`` or ``live_polar_any``)."""
+    store = polar_in_use(request).store
     ids = []
     for i in range(5):
         c = store.add_customer(email=f"s{i}@example.com", external_id=f"s{i}")
@@ -48,14 +49,38 @@ def mirrored(live_polar):
     return ids
 
 
-def test_states_refresh_mirrors_subscriptions_grants_and_meters(live_polar, mirrored):
+def test_states_refresh_mirrors_subscriptions_grants_and_meters(live_polar_any, mirrored):
+    """End to end at each API_VERSION, against a server of that version (None: 2025-10)."""
+    api_version = live_polar_any.api_version
+    team = (
+        live_polar_any.store.add_customer(name="Acme", type="team")
+        if api_version != ("2025-10")
+        else None
+    )
+    if team:
+        live_polar_any.store.add_member(team["id"], external_id="u1", role="owner")
+        live_polar_any.store.add_member(team["id"], external_id="u2")
+        sub = live_polar_any.store.start_subscription(team["id"], amount=9900)
+        for email in ("a@acme.test", "b@acme.test"):
+            live_polar_any.store.assign_seat(team["id"], sub["id"], email=email)
+        customers_pull()
     run = states_refresh()
-    assert (run.status, run.updated, run.requests) == ("succeeded", 5, 5)
-    assert StateSubscription.objects.count() == 5
+    n = 6 if team else 5
+    assert (run.status, run.updated, run.requests) == ("succeeded", n, n)
+    assert run.api_version == api_version
+    assert StateSubscription.objects.count() == n
     assert StateBenefitGrant.objects.count() == 5
     sub = StateSubscription.objects.get(customer_id=mirrored[3])
     assert sub.amount == 1003 and sub.status == "active"
-    assert CustomerState.objects.count() == 5
+    assert (sub.seats, sub.units) == (None, None)
+    assert CustomerState.objects.count() == n
+    if team:
+        customer = Customer.objects.get(pk=team["id"])
+        assert (customer.type, customer.email) == ("team", None)
+        assert StateSubscription.objects.get(customer_id=team["id"]).seats == 2
+        assert Customer.objects.get(pk=mirrored[0]).type == "individual"
+    else:
+        assert set(Customer.objects.values_list("type", flat=True)) == {None}
 
 
 def test_fresh_states_are_not_fetched_again_and_stale_ones_oldest_first(
@@ -121,13 +146,31 @@ def test_a_state_404_marks_the_customer_deleted(live_polar, mirrored):
     assert Customer.objects.get(pk=mirrored[1]).deleted_at is not None
 
 
-def test_balances_refresh(live_polar, mirrored):
+def test_balances_refresh(live_polar_2025, mirrored):
     run = balances_refresh()
-    assert (run.status, run.updated) == ("succeeded", 5)
+    assert (run.status, run.updated, run.api_version) == ("succeeded", 5, "2025-10")
     assert CustomerBalance.objects.get(customer_id=mirrored[4]).balance == 400
 
 
-def test_a_missing_balance_route_is_recorded_once_then_not_asked(live_polar, mirrored):
+@pytest.mark.parametrize("api_version", ["2026-04", "2026-10", "2027-01"])
+def test_a_2026_version_refreshes_no_balance_and_keeps_the_stored_ones(
+    live_polar, mirrored, polar_conf, api_version, caplog
+):
+    polar_conf(API_VERSION=api_version)
+    CustomerBalance.objects.create(customer_id=mirrored[0], balance=5, currency="USD",
+                                   synced_at="2020-01-01T00:00Z")  # fmt: skip
+    live_polar.store.reset_requests()
+    caplog.set_level("INFO", logger="polar_sync.sync")
+    assert balances_refresh() is None
+    customer_refresh(customer_id=mirrored[1])  # its state, no balance
+    assert [r.path for r in live_polar.store.requests] == [f"/v1/customers/{mirrored[1]}/state"]
+    assert CustomerBalance.objects.get().balance == 5
+    assert not SyncRun.objects.filter(kind="balances").exists()
+    assert f"API version {api_version} has no /balance" in caplog.text
+
+
+def test_a_missing_balance_route_is_recorded_once_then_not_asked(live_polar_2025, mirrored):
+    live_polar = live_polar_2025
     live_polar.faults.balance_route = False
     run = balances_refresh()
     assert run.endpoint_missing and run.requests == 1 and run.status == "succeeded"

@@ -12,8 +12,8 @@ from polar_sync.services.runs import sync_run_start
 pytestmark = pytest.mark.django_db
 
 
-def test_pull_refresh_tasks_run_the_services(live_polar):
-    live_polar.store.seed(20, seed=2)
+def test_pull_refresh_tasks_run_the_services(live_polar_2025):
+    live_polar_2025.store.seed(20, seed=2)
     assert tasks.pull_customers.delay().get()["status"] == "succeeded"
     assert tasks.refresh_states.delay().get()["status"] == "succeeded"
     assert tasks.refresh_balances.delay(max_requests=5).get()["status"] == "succeeded"
@@ -28,9 +28,9 @@ def test_a_task_run_while_another_pull_runs_exits_quietly(live_polar):
     assert live_polar.store.requests == []
 
 
-def test_refresh_customer_takes_an_id(live_polar):
-    c = live_polar.store.add_customer(email="one@example.com")
-    live_polar.store.start_subscription(c["id"], amount=500)
+def test_refresh_customer_takes_an_id(live_polar_2025):
+    c = live_polar_2025.store.add_customer(email="one@example.com")
+    live_polar_2025.store.start_subscription(c["id"], amount=500)
     tasks.refresh_customer.delay(c["id"])
     assert Customer.objects.get(pk=c["id"]).active_subscriptions.get().amount == 500
     assert CustomerBalance.objects.filter(customer_id=c["id"]).exists()

@@ -36,9 +36,16 @@ def make_client(sleeps: list[float]) -> Iterator[MakeClient]:
         client.close()
 
 
-def test_every_operation(polar_server: LocalPolarServer, make_client: MakeClient) -> None:
+@pytest.mark.parametrize("api_version", [None, "2026-04", "2026-10", "2027-01"])
+def test_every_operation(
+    polar_server_factory: Callable[..., LocalPolarServer],
+    make_client: MakeClient,
+    api_version: str | None,
+) -> None:
+    """At each version polar_sync speaks, against a server of it (None: 2025-10)."""
+    polar_server = polar_server_factory(api_version=api_version or "2025-10")
     polar_server.store.seed(250, seed=3)
-    client = make_client(polar_server)
+    client = make_client(polar_server, api_version=api_version)
     walked = list(client.iter_customers(sorting=["created_at"]))
     assert len(walked) == len({c["id"] for c in walked}) == 250
     assert polar_server.store.request_counts["customers:list"] == 3  # pages of 100
@@ -57,7 +64,13 @@ def test_every_operation(polar_server: LocalPolarServer, make_client: MakeClient
     polar_server.store.set_balance(created["id"], 700)
     assert client.get_state(created["id"])["active_subscriptions"][0]["amount"] == 2900
     assert client.get_state_external("ada")["id"] == created["id"]
-    assert client.get_balance(created["id"]) == {"balance": 700, "currency": "USD"}
+    if api_version is None:
+        assert client.get_balance(created["id"]) == {"balance": 700, "currency": "USD"}
+    else:
+        with pytest.raises(exceptions.PolarEndpointNotAvailableError):
+            client.get_balance(created["id"])
+        assert client.get_state(created["id"])["type"] == "individual"
+    assert client.served_api_version == (api_version or "2025-10")
     rows = list(csv.reader(io.StringIO(client.export())))
     assert len(rows) == 252 and rows[-1][0] == created["id"]
 

@@ -32,7 +32,6 @@ def polar_sending(live_server, settings) -> Iterator[PolarFactory]:
 
     def make(**options) -> LocalPolarServer:
         server = LocalPolarServer(
-            api_version="2025-10",
             webhook_url=live_server.url + reverse("polar_sync:webhooks"),
             webhook_secret=SECRET,
             **options,
@@ -41,6 +40,8 @@ def polar_sending(live_server, settings) -> Iterator[PolarFactory]:
             "ACCESS_TOKEN": server.token,
             "SERVER": server.url,
             "WEBHOOK_SECRET": SECRET,
+            # The version the server sends its webhooks for (None: the 2025-10 era).
+            "API_VERSION": None if server.api_version == "2025-10" else server.api_version,
         }
         servers.append(server)
         return server
@@ -153,3 +154,31 @@ def test_e2e_without_a_broker_a_revoked_benefit_is_revoked_locally_within_second
     last = WebhookEvent.objects.latest("received_at")
     assert (last.event_type, last.status) == ("customer.state_changed", "processed")
     assert not WebhookEvent.objects.filter(status__in=["received", "retrying"]).exists()
+
+
+@pytest.mark.parametrize("api_version", ["2025-10", "2026-04", "2026-10"])
+def test_e2e_customer_webhooks_of_each_version_are_applied(polar_sending, api_version):
+    """customer.* and customer.state_changed at each version: a 2026 team customer
+    (no email) with a seat-based subscription; the event rows keep ``api_version``."""
+    polar = polar_sending(api_version=api_version)
+    dated = api_version != "2025-10"
+    if dated:
+        team = polar.store.add_customer(name="Acme", type="team", locale="fr")
+        sub = polar.store.start_subscription(team["id"], amount=9900)
+        polar.store.assign_seat(team["id"], sub["id"], email="a@acme.test")
+    else:
+        team = polar.store.add_customer(email="ada@example.com")
+        polar.store.start_subscription(team["id"], amount=9900)
+    assert polar.webhooks.flush(timeout=20)
+
+    mirrored = Customer.objects.get(pk=team["id"])
+    sub_row = StateSubscription.objects.get(customer=mirrored)
+    if dated:
+        assert (mirrored.type, mirrored.email, mirrored.locale) == ("team", None, "fr")
+        assert sub_row.seats == 1
+    else:
+        assert (mirrored.type, mirrored.email) == (None, "ada@example.com")
+        assert sub_row.seats is None
+    events = WebhookEvent.objects.filter(event_type__startswith="customer.")
+    assert set(events.values_list("api_version", flat=True)) == {api_version if dated else ""}
+    assert set(events.values_list("status", flat=True)) == {"processed"}

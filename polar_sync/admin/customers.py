@@ -55,6 +55,8 @@ class SubscriptionInline(ReadOnlyInline):
         "status",
         "price",
         "recurring_interval",
+        "seats",
+        "units",
         "current_period_start",
         "current_period_end",
         "cancel_at_period_end",
@@ -108,6 +110,7 @@ class CustomerAdmin(ReadOnlyAdmin):
     list_display = (
         "customer",
         "name",
+        "type",
         "external_id",
         "linked_user",
         "subscriptions",
@@ -131,6 +134,7 @@ class CustomerAdmin(ReadOnlyAdmin):
         filters.BenefitFilter,
         filters.BenefitTypeFilter,
         filters.BillingCountryFilter,
+        "type",
         "email_verified",
         filters.StateFreshnessFilter,
         filters.BalanceFreshnessFilter,
@@ -161,11 +165,14 @@ class CustomerAdmin(ReadOnlyAdmin):
             {
                 "fields": (
                     "id",
+                    "type",
                     ("email", "email_verified"),
                     "name",
                     "external_id",
                     "linked_user",
                     "organization_id",
+                    "locale",
+                    "first_user_event_at",
                     "created_at",
                     "modified_at",
                     "deleted_at",
@@ -174,7 +181,18 @@ class CustomerAdmin(ReadOnlyAdmin):
             },
         ),
         ("State and balance", {"fields": ("state_synced", "balance_display")}),
-        ("Billing", {"fields": ("billing_country", "billing_address_pretty", "tax_id")}),
+        (
+            "Billing",
+            {
+                "fields": (
+                    "billing_name",
+                    "billing_country",
+                    "billing_address_pretty",
+                    "tax_id",
+                    "default_payment_method_id",
+                )
+            },
+        ),
         (
             "Polar's payloads",
             {

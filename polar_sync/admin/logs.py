@@ -13,9 +13,11 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 
 from .. import selectors
+from ..conf import polar_settings
 from ..exceptions import PolarError
 from ..models import PushOutbox, SyncRun, WebhookEvent
 from ..services.push import outbox_drain
+from ..services.states import balances_unavailable
 from ..services.webhooks import webhook_events_replay
 from .actions import report_pushes
 from .base import (
@@ -53,6 +55,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "deleted",
         "failed",
         "requests",
+        "api_version",
         "resumed_from_page",
         "dry_run",
         "short_error",
@@ -63,7 +66,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
     fields = (
         ("kind", "status", "dry_run"),
         ("started_at", "heartbeat_at", "finished_at", "duration_display"),
-        ("pages", "total_count", "requests"),
+        ("pages", "total_count", "requests", "api_version"),
         "resumed_display",
         ("created", "updated", "unchanged", "deleted", "failed"),
         "endpoint_missing",
@@ -98,6 +101,8 @@ class SyncRunAdmin(ReadOnlyAdmin):
             "title": "Polar sync status",
             "opts": self.opts,
             "status": status,
+            "api_version": polar_settings().API_VERSION,
+            "balances_unavailable": balances_unavailable(),
             "last_runs": [
                 (SyncRun.Kind(kind).label, run) for kind, run in status.last_runs.items()
             ],

@@ -94,6 +94,8 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "discount_id",
             "metadata",
             "meters",
+            "seats",
+            "units",
         )
         read_only_fields = fields
 
@@ -161,10 +163,14 @@ class CustomerSerializer(serializers.ModelSerializer):
         fields: tuple[str, ...] = (
             "id",
             "external_id",
+            "type",
             "email",
             "email_verified",
             "name",
+            "billing_name",
+            "locale",
             "billing_country",
+            "first_user_event_at",
             "created_at",
             "modified_at",
             "deleted_at",
@@ -188,6 +194,7 @@ class CustomerDetailSerializer(CustomerSerializer):
             "organization_id",
             "billing_address",
             "tax_id",
+            "default_payment_method_id",
             "metadata",
             "state",
         )

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('polar_sync', '0008_sync_checkpoint'),
+        ('polar_sync', '0009_api_version_customer_fields'),
     ]
 
     operations = [

@@ -33,6 +33,10 @@ class CustomerQuerySet(models.QuerySet["Customer"]):
 class Customer(models.Model):
     """A Polar customer. The primary key is Polar's own customer ID."""
 
+    class Type(models.TextChoices):
+        INDIVIDUAL = "individual", "Individual"
+        TEAM = "team", "Team"
+
     id = models.UUIDField(primary_key=True, help_text="Polar's customer ID.")
     # null, not "": the unique constraint must allow many customers without one.
     external_id = models.CharField(  # noqa: DJ001
@@ -51,6 +55,14 @@ class Customer(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     organization_id = models.UUIDField(null=True, blank=True, db_index=True)
     avatar_url = models.TextField(blank=True, default="")
+    # 2026 API versions; null from a server of the 2025-10 era, which has no such fields.
+    type = models.CharField(  # noqa: DJ001  (null: not sent)
+        max_length=16, choices=Type.choices, null=True, blank=True
+    )
+    billing_name = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    locale = models.CharField(max_length=16, null=True, blank=True)  # noqa: DJ001
+    default_payment_method_id = models.UUIDField(null=True, blank=True)
+    first_user_event_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(help_text="When Polar created the customer.")
     modified_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -134,6 +146,9 @@ class StateSubscription(models.Model):
     meters = models.JSONField(
         default=list, blank=True, help_text="CustomerStateSubscriptionMeter list."
     )
+    # Seat- or unit-based subscriptions (Polar's newer states); null otherwise.
+    seats = models.IntegerField(null=True, blank=True)
+    units = models.IntegerField(null=True, blank=True)
     created_at = models.DateTimeField()
     modified_at = models.DateTimeField(null=True, blank=True)
 

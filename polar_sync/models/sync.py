@@ -48,6 +48,13 @@ class SyncRun(models.Model):
         help_text="Set when the run continued a walk a failed run left: the first page it "
         "read (0: the walk was complete, it only confirmed deletions).",
     )
+    api_version = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        help_text="The API version Polar said it served (Polar-Version; 2025-10 when an "
+        "answer had none); empty when no answer was read.",
+    )
     endpoint_missing = models.BooleanField(
         default=False, help_text="The server has no such endpoint (e.g. /balance on newer APIs)."
     )

@@ -43,6 +43,13 @@ class WebhookEvent(models.Model):
     occurred_at = models.DateTimeField(null=True, blank=True)
     # Polar's customer ID (``data.id``); not a foreign key: the event may come first.
     customer_id = models.UUIDField(null=True, blank=True)
+    api_version = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        help_text="The payload's api_version: the version of the endpoint it was sent for "
+        "(empty: none, a delivery of the 2025-10 era).",
+    )
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(

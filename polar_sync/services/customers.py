@@ -229,7 +229,7 @@ def customers_pull(
     run.requests = client.request_count - sent_before
     if status == SyncRun.Status.SUCCEEDED and run.failed:
         status = SyncRun.Status.PARTIAL
-    return sync_run_finish(run=run, status=status, error=run.error)
+    return sync_run_finish(run=run, status=status, error=run.error, client=client)
 
 
 def _walk(

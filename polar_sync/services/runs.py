@@ -66,6 +66,7 @@ def sync_run_start(
         return None
     if client is not None:
         client.on_wait = partial(sync_run_heartbeat, run=run)
+        client.forget_served_version()  # this run records (and warns of) its own
     return run
 
 
@@ -93,8 +94,11 @@ def sync_run_save_progress(*, run: SyncRun, force: bool = False, every: float = 
         raise _lost(run)
 
 
-def sync_run_finish(*, run: SyncRun, status: str, error: str = "") -> SyncRun:
+def sync_run_finish(
+    *, run: SyncRun, status: str, error: str = "", client: PolarClient | None = None
+) -> SyncRun:
     """Record how ``run`` ended, which frees the lock; a row no longer running is left alone.
+    With ``client``, the API version its answers said they were served in is recorded.
 
     When the database refuses the full record (a counter out of range), the status,
     times and error are written alone, so that the lock is freed all the same.
@@ -102,6 +106,21 @@ def sync_run_finish(*, run: SyncRun, status: str, error: str = "") -> SyncRun:
     run.status = status
     run.error = error[:10_000]
     run.finished_at = run.heartbeat_at = timezone.now()
+    if client is not None:
+        run.api_version = client.served_api_version or ""
+    logger.info(
+        "%s sync run %s %s: %d created, %d updated, %d deleted, %d failed, %d requests; "
+        "API version served: %s",
+        run.kind,
+        run.pk,
+        status,
+        run.created,
+        run.updated,
+        run.deleted,
+        run.failed,
+        run.requests,
+        run.api_version or "none (no answer read)",
+    )
     try:
         with transaction.atomic():
             written = _while_running(run).update(**_recorded(run))

@@ -126,6 +126,20 @@ def balance_endpoint_missing() -> bool:
     return timezone.now() - last.finished_at < recheck_after
 
 
+def balances_unavailable() -> str:
+    """Why balances are not refreshed now ("" when they are): the 2026 API versions have
+    no ``/balance`` (no request is spent on it), or the last run found none."""
+    conf = polar_settings()
+    if not conf.has_balance:
+        return (
+            f"API version {conf.API_VERSION} has no /balance (only a server of the 2025-10 "
+            "era, API_VERSION=None, has one); the stored balances are kept"
+        )
+    if balance_endpoint_missing():
+        return "the server had no /balance at the last balance run; asked again later"
+    return ""
+
+
 def _refresh_run(
     *,
     kind: str,
@@ -167,9 +181,14 @@ def _refresh_run(
             if progress:
                 progress(run)
     except PolarEndpointNotAvailableError as exc:
-        run.endpoint_missing = True
-        error = f"{exc}: not asking again for {polar_settings().BALANCE_REFRESH_INTERVAL:.0f}s"
-        logger.warning("%s", error)
+        if kind == SyncRun.Kind.BALANCES:
+            run.endpoint_missing = True
+            wait = polar_settings().BALANCE_REFRESH_INTERVAL
+            error = f"{exc}: not asking again for {wait:.0f}s"
+            logger.warning("%s", error)
+        else:  # every route 404s: the server does not support the API version asked for
+            status, error = SyncRun.Status.FAILED, str(exc)
+            logger.error("%s refresh stopped: %s", kind, exc)
     except PolarError as exc:
         budget_pause_on_rate_limit(exc)
         status, error = SyncRun.Status.FAILED, str(exc)
@@ -180,7 +199,7 @@ def _refresh_run(
     run.requests = client.request_count - sent_before
     if status == SyncRun.Status.SUCCEEDED and run.failed:
         status, error = SyncRun.Status.PARTIAL, run.error
-    return sync_run_finish(run=run, status=status, error=error)
+    return sync_run_finish(run=run, status=status, error=error, client=client)
 
 
 def states_refresh(
@@ -209,10 +228,11 @@ def balances_refresh(
     progress: Callable[[SyncRun], None] | None = None,
     clock: Clock | None = None,
 ) -> SyncRun | None:
-    """Refresh stale balances like :func:`states_refresh`. A server without
-    ``/balance`` (newer API versions) is not asked again for the refresh interval."""
-    if balance_endpoint_missing():
-        logger.info("the balance endpoint is not available on this server; skipping")
+    """Refresh stale balances like :func:`states_refresh`; None, without a request, when
+    :func:`balances_unavailable` says why not (see the log)."""
+    reason = balances_unavailable()
+    if reason:
+        logger.info("balance refresh skipped: %s", reason)
         return None
     return _refresh_run(
         kind=SyncRun.Kind.BALANCES,
@@ -229,7 +249,7 @@ def customer_refresh(*, customer_id: uuid.UUID | str, client: PolarClient | None
     client = budgeted_client(client=client)
     if customer_state_refresh(customer_id=customer_id, client=client) is None:
         return
-    if not balance_endpoint_missing():
+    if not balances_unavailable():
         try:
             customer_balance_refresh(customer_id=customer_id, client=client)
         except PolarEndpointNotAvailableError:

@@ -27,6 +27,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from ..conf import ERA_2025, polar_settings
 from ..exceptions import PolarTransientError
 from ..models import WebhookEvent
 from .broker import broker_connection, broker_send, tasks_run_inline
@@ -70,6 +71,7 @@ def webhook_receive(*, body: bytes, headers: Mapping[str, str]) -> tuple[Webhook
         "payload": payload,
         "occurred_at": _occurred_at(payload),
         "customer_id": _customer_id(payload),
+        "api_version": _api_version(payload, event_type),
     }
     handled = event_type in HANDLERS and not problem
     if problem:
@@ -87,6 +89,28 @@ def webhook_receive(*, body: bytes, headers: Mapping[str, str]) -> tuple[Webhook
     if created and handled:
         transaction.on_commit(lambda: webhook_event_dispatch(event_id=event.pk))
     return event, created
+
+
+_warned_versions: set[tuple[str, str | None]] = set()
+
+
+def _api_version(payload: dict[str, Any], event_type: str) -> str:
+    """The payload's top-level ``api_version`` (the version of the endpoint it was sent
+    for; none before dated versions); a mismatch with API_VERSION is logged."""
+    value = payload.get("api_version")
+    if not isinstance(value, str):
+        return ""
+    wanted = polar_settings().API_VERSION
+    if value != (wanted or ERA_2025) and (value, wanted) not in _warned_versions:
+        _warned_versions.add((value, wanted))  # once per process, not per delivery
+        logger.warning(
+            "webhook %s was sent for API version %s, but POLAR_SYNC['API_VERSION'] is %r: "
+            "set the endpoint's version in Polar to match",
+            event_type or "?",
+            value,
+            wanted,
+        )
+    return value[:16]
 
 
 def _not_handled(event_type: str) -> str:

@@ -23,8 +23,9 @@ Fixtures:
 ``polar_server_factory``
     A function taking the same keyword arguments as ``LocalPolarServer`` (``customers``,
     ``seed``, ``rate_limit``, ``fail_rate``, ``latency``, ``drop_rate``, ``malformed_rate``,
-    ``balance_route``, ``token``, ``api_version`` (default here ``"2025-10"``, the
-    version polar_sync's client speaks)...) and returning a started server; every server it made is
+    ``balance_route``, ``token``, ``api_version`` (default ``"2026-04"``, the version
+    polar_sync speaks by default; ``"2025-10"`` for a server of that era, with
+    ``API_VERSION=None``)...) and returning a started server; every server it made is
     stopped when the test ends::
 
         def test_survives_outage(polar_server_factory):
@@ -51,9 +52,6 @@ def polar_server_factory() -> Iterator[ServerFactory]:
     servers: list[LocalPolarServer] = []
 
     def make(**options: Any) -> LocalPolarServer:
-        if "store" not in options:
-            # polar_sync's client speaks 2025-10 for now: serve it that era by default.
-            options.setdefault("api_version", "2025-10")
         server = LocalPolarServer(**options).start()
         servers.append(server)
         return server

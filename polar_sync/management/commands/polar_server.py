@@ -145,8 +145,10 @@ class Command(BaseCommand):
         self.stdout.write(f"Access token: {server.token}")
         self.stdout.write(f"Organization: {server.organization_id}")
         self.stdout.write(f"API version: {server.api_version}")
+        # polar_sync speaks 2026-04 by default; a server of the 2025-10 era needs None.
+        era = ', "API_VERSION": None' if server.api_version == versions.ERA_2025 else ""
         self.stdout.write(
-            f'POLAR_SYNC = {{"SERVER": "{server.url}", "ACCESS_TOKEN": "{server.token}"}}'
+            f'POLAR_SYNC = {{"SERVER": "{server.url}", "ACCESS_TOKEN": "{server.token}"{era}}}'
         )
         if server.webhooks is not None:
             self.stdout.write(f"Webhooks: sent to {server.webhooks.url}")

@@ -16,7 +16,7 @@ from polar_sync.management import arguments
 from polar_sync.models import Benefit, Product, SyncRun
 from polar_sync.services.catalog import catalog_available
 from polar_sync.services.members import members_available, members_forbidden
-from polar_sync.services.states import customers_due
+from polar_sync.services.states import balances_unavailable, customers_due
 
 COLUMNS = ("kind", "status", "pages", "created", "updated", "unchanged", "deleted", "failed")
 
@@ -132,29 +132,33 @@ class Command(BaseCommand):
     def _sync(self, kinds: list[str], options: dict[str, Any]) -> list[SyncRun]:
         runs: list[SyncRun] = []
         for kind in kinds:
-            if options["dry_run"] and kind == "members":
+            unavailable = balances_unavailable() if kind == "balances" else ""
+            if unavailable:
+                self.stdout.write(f"balances: not refreshed: {unavailable}")
+                continue
+            if kind == "members" and not members_available():
+                self._skipped(kind, "API_VERSION is None: the 2025-10 API has no members")
+                continue
+            if kind == "catalog" and not catalog_available():
+                self._skipped(kind, "API_VERSION is None: the 2025-10 API has no catalogue")
+                continue
+            if options["dry_run"] and kind in ("catalog", "members"):
+                self.stdout.write(f"{kind}: not pulled in a dry run")
                 continue
             if options["dry_run"] and kind != "customers":
-                if kind == "catalog":
-                    self.stdout.write("catalog: not pulled in a dry run")
-                else:
-                    self._report_due(kind)
+                self._report_due(kind)
                 continue
             run = self._run(kind, options)
             if run is None:
-                why = "another run is in progress"
-                if kind == "balances":
-                    why += ", or the server has no /balance endpoint (see the last sync run)"
-                if kind == "members" and not members_available():
-                    why = "API_VERSION is None: the 2025-10 API has no members"
-                if kind == "catalog" and not catalog_available():
-                    why = "API_VERSION is None (the 2025-10 API has no products or benefits)"
-                self.stdout.write(self.style.WARNING(f"{kind}: skipped: {why}"))
+                self._skipped(kind, "another run is in progress")
                 continue
             runs.append(run)
             if run.status == SyncRun.Status.FAILED:
                 break  # later kinds build on this one
         return runs
+
+    def _skipped(self, kind: str, why: str) -> None:
+        self.stdout.write(self.style.WARNING(f"{kind}: skipped: {why}"))
 
     def _run(self, kind: str, options: dict[str, Any]) -> SyncRun | None:
         progress = Progress(self.stderr, kind)
@@ -193,6 +197,9 @@ class Command(BaseCommand):
         self.stdout.write("  ".join("-" * w for w in widths))
         for row in rows:
             self.stdout.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+        served = sorted({r.api_version for r in runs if r.api_version})
+        wanted = polar_settings().API_VERSION or "none (a server of the 2025-10 era)"
+        self.stdout.write(f"API version served: {', '.join(served) or '-'} (API_VERSION: {wanted})")
         for run in runs:
             if run.resumed_display:
                 self.stdout.write(f"{run.kind}: {run.resumed_display} (a failed run left it)")
