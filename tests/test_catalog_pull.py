@@ -117,7 +117,7 @@ def test_a_404_without_polars_error_field_marks_nothing_gone(dated_polar):
     Benefit.objects.create(synced_at=timezone.now(), **benefit_fields(_benefit()))
     run = catalog_pull()
     assert run.status == SyncRun.Status.PARTIAL and run.endpoint_missing
-    assert "products:list: this endpoint does not exist" in run.error
+    assert "products:list: no such route on this server" in run.error
     assert (run.deleted, Product.objects.get().is_archived, Benefit.objects.get().is_deleted) == (
         0,
         False,
