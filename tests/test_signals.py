@@ -25,7 +25,7 @@ from tests.conftest import load_fixture
 from tests.push_support import make_user
 from tests.webhook_helpers import customer_data, deliver, state_payload
 
-NAMES = [name for name in signals.__all__]
+NAMES = list(signals.__all__)
 SUB_ID = "e5149aae-e521-42b9-b24c-abb3d71eea2e"  # the first subscription of state.json
 
 
@@ -181,9 +181,7 @@ def test_customer_webhooks_send_once_under_redelivery_and_reorder(heard, send):
     send("customer.updated", older, webhook_id="msg_old")  # arrives late: changes nothing
     send("customer.updated", newer, webhook_id="msg_new_again")  # the same change, new id
     assert heard.take() == {"customer_updated": 1}
-    gone = customer_data(
-        cid, modified_at="2025-05-04T00:00:00Z", deleted_at="2025-05-04T00:00:00Z"
-    )
+    gone = customer_data(cid, modified_at="2025-05-04T00:00:00Z", deleted_at="2025-05-04T00:00:00Z")
     send("customer.deleted", gone, webhook_id="msg_d")
     send("customer.deleted", gone, webhook_id="msg_d2")
     send("customer.updated", newer, webhook_id="msg_late")
@@ -226,7 +224,8 @@ def test_state_webhooks_diff_subscriptions_and_grants_exactly_once(heard, send):
     ended = next(kw for name, kw in calls if name == "subscription_ended")
     assert str(ended["subscription"].subscription_id) == SUB_ID
     revoked = next(kw for name, kw in calls if name == "benefit_revoked")
-    assert isinstance(revoked["grant"], StateBenefitGrant) and revoked["sender"] is StateBenefitGrant
+    assert isinstance(revoked["grant"], StateBenefitGrant)
+    assert revoked["sender"] is StateBenefitGrant
 
     # The first state, delivered again later: older than the one applied, so nothing.
     send("customer.state_changed", first, webhook_id="s1c", timestamp="2025-05-01T12:00:00Z")
@@ -239,9 +238,7 @@ def test_a_deleted_customer_ends_its_subscriptions_once(heard, send):
     cid = str(uuid.uuid4())
     send("customer.state_changed", state_payload(cid), timestamp="2025-05-01T00:00:00Z")
     heard.take()
-    gone = customer_data(
-        cid, modified_at="2025-05-04T00:00:00Z", deleted_at="2025-05-04T00:00:00Z"
-    )
+    gone = customer_data(cid, modified_at="2025-05-04T00:00:00Z", deleted_at="2025-05-04T00:00:00Z")
     send("customer.deleted", gone, webhook_id="del")
     send("customer.deleted", gone, webhook_id="del")
     grants = len(state_payload(cid)["granted_benefits"])
