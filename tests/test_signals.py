@@ -135,6 +135,8 @@ def test_nothing_is_sent_for_a_rolled_back_write(heard, committed):
     committed(rolled_back)
     assert heard.take() == Counter()
     assert not Customer.objects.filter(pk=pk).exists()
+    committed(customer_state_apply, payload=state_payload(pk))  # the same, committed
+    assert heard.take()["subscription_started"] == 2
 
 
 @pytest.mark.django_db
