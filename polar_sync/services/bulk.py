@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +43,10 @@ JSON_READY = frozenset(
 class Written:
     created: int = 0
     updated: int = 0
+    # The keys inserted, and the keys rewritten with their stored values (the compared
+    # fields and ``not_older``) as read before: what the caller tells its listeners.
+    new: tuple[Any, ...] = field(default=(), compare=False)
+    changed: tuple[tuple[Any, dict[str, Any]], ...] = field(default=(), compare=False)
 
 
 class UpsertPlan:
@@ -100,7 +104,7 @@ class UpsertPlan:
                 held.append(values[0])  # holds a value taken over by the page
         if held and takes_over:
             manager.filter(**{f"{self.key}__in": held}).update(**{takes_over: None})
-        new, changed = [], []
+        new, changed, before = [], [], []
         for key, row in incoming.items():
             old = stored.get(key)
             if old is None:
@@ -109,6 +113,7 @@ class UpsertPlan:
                 not_older and _older(row[not_older], old[not_older])
             ):
                 changed.append(row)
+                before.append((key, old))
         # Updates first: a changed row may free a unique value that a new row takes.
         if changed:
             manager.bulk_update(self._instances(changed), self.fields)
@@ -117,7 +122,12 @@ class UpsertPlan:
                 _insert_json(self.model, [self._complete(row) for row in new])
             else:
                 manager.bulk_create(self._instances(new))
-        return Written(created=len(new), updated=len(changed))
+        return Written(
+            created=len(new),
+            updated=len(changed),
+            new=tuple(row[self.key] for row in new),
+            changed=tuple(before),
+        )
 
     @property
     def _json_insert(self) -> bool:

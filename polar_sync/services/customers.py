@@ -19,6 +19,7 @@ from ..conf import polar_settings
 from ..exceptions import PolarError, PolarNotFoundError
 from ..mapping import CUSTOMER_FIELDS, MappingError, count_field, customer_fields
 from ..models import Customer, PushedPayload, SyncCheckpoint, SyncRun
+from .announce import customers_deleted, customers_written
 from .budget import budget_pause_on_rate_limit, budgeted_client
 from .bulk import UpsertPlan
 from .checkpoints import (
@@ -141,6 +142,7 @@ def customer_page_write(*, page: CustomerPage, skip_older: bool = False) -> Upse
                     # a new customer before this mirror has seen the deletion.
                     takes_over="external_id",
                 )
+                customers_written(rows=rows, written=written)  # sent after commit
             break
         except IntegrityError:
             # Another transaction inserted some of these customers (or took one of
@@ -170,10 +172,18 @@ def customers_mark_deleted(*, ids: Iterable[uuid.UUID], when: datetime | None = 
     """
     rows = Customer.objects.filter(id__in=list(ids), deleted_at__isnull=True)
     with transaction.atomic():
-        freed = [e for e in rows.values_list("external_id", flat=True) if e]
+        # Locked: a concurrent marking waits, then finds them deleted (one signal each).
+        found = list(rows.select_for_update().values_list("id", "external_id"))
+        if not found:
+            return 0
+        freed = [e for _, e in found if e]
         if freed:
             PushedPayload.objects.filter(external_id__in=freed).delete()
-        return rows.update(deleted_at=when or timezone.now(), external_id=None)
+        marked = [pk for pk, _ in found]
+        customers_deleted(ids=marked)  # sent after commit
+        return Customer.objects.filter(id__in=marked).update(
+            deleted_at=when or timezone.now(), external_id=None
+        )
 
 
 ProgressCallback = Callable[[SyncRun], None]

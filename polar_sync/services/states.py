@@ -31,45 +31,105 @@ from ..models import (
     SyncRun,
 )
 from ..selectors import customers_by_freshness
+from .announce import state_replaced
 from .budget import Clock, budget_pause_on_rate_limit, budgeted_client
 from .customers import customers_mark_deleted, customers_upsert
 from .runs import sync_run_crashed, sync_run_finish, sync_run_save_progress, sync_run_start
 
 logger = logging.getLogger("polar_sync.sync")
+# The lists of a CustomerState payload, stored as rows of their own.
+STATE_LISTS = ("active_subscriptions", "granted_benefits", "active_meters")
 
 
 def customer_state_apply(*, payload: Any, skip_older: bool = False) -> uuid.UUID:
     """Upsert the customer a CustomerState payload carries, then replace its state as
-    a whole, in one transaction; returns the customer's id."""
+    a whole, in one transaction; returns the customer's id.
+
+    What changed (subscriptions and grants, by ID) is sent as signals after commit.
+    """
     customer, subs, grants, meters = state_rows(payload)  # validate before writing
     pk = customer["id"]
-    lists = {"active_subscriptions", "granted_benefits", "active_meters"}
     with transaction.atomic():
-        customer_part = {k: v for k, v in payload.items() if k not in lists}
+        customer_part = {k: v for k, v in payload.items() if k not in STATE_LISTS}
         customers_upsert(payloads=[customer_part], skip_older=skip_older)
+        # Two writers of one state take turns, so that each change is diffed once.
+        _lock(customer_id=pk)
         # Most refreshes find nothing new: then only the freshness moves.
         if CustomerState.objects.filter(customer_id=pk, raw=payload).update(
             synced_at=timezone.now()
         ):
             return pk
-        customer_state_clear(customer_id=pk)
-        StateSubscription.objects.bulk_create(StateSubscription(customer_id=pk, **s) for s in subs)
-        StateBenefitGrant.objects.bulk_create(
+        old_raw = CustomerState.objects.filter(customer_id=pk).values_list("raw", flat=True)
+        changed = _lists(old_raw.first()) != _lists(payload)
+        old_subs, old_grants = _state_delete(customer_id=pk)
+        new_subs = StateSubscription.objects.bulk_create(
+            StateSubscription(customer_id=pk, **s) for s in subs
+        )
+        new_grants = StateBenefitGrant.objects.bulk_create(
             StateBenefitGrant(customer_id=pk, **g) for g in grants
         )
         StateMeter.objects.bulk_create(StateMeter(customer_id=pk, **m) for m in meters)
         CustomerState.objects.update_or_create(
             customer_id=pk, defaults={"raw": payload, "synced_at": timezone.now()}
         )
+        state_replaced(
+            customer_id=pk,
+            old_subscriptions=old_subs,
+            new_subscriptions=new_subs,
+            old_grants=old_grants,
+            new_grants=new_grants,
+            changed=changed,
+        )
     return pk
 
 
+def _lock(*, customer_id: uuid.UUID) -> None:
+    list(Customer.objects.select_for_update().filter(pk=customer_id).values_list("pk"))
+
+
+def _lists(raw: Any) -> dict[str, Any]:
+    """A state's lists, each by ID: what a change of the state as a whole compares."""
+    raw = raw if isinstance(raw, dict) else {}
+    return {
+        key: {str(item.get("id")): item for item in raw.get(key) or [] if isinstance(item, dict)}
+        for key in STATE_LISTS
+    }
+
+
+def _state_delete(
+    *, customer_id: uuid.UUID
+) -> tuple[list[StateSubscription], list[StateBenefitGrant]]:
+    """Delete a customer's state rows; returns the subscriptions and grants it held."""
+    subs = list(StateSubscription.objects.filter(customer_id=customer_id))
+    grants = list(StateBenefitGrant.objects.filter(customer_id=customer_id))
+    StateSubscription.objects.filter(customer_id=customer_id).delete()
+    StateBenefitGrant.objects.filter(customer_id=customer_id).delete()
+    StateMeter.objects.filter(customer_id=customer_id).delete()
+    return subs, grants
+
+
 def customer_state_clear(*, customer_id: uuid.UUID) -> None:
-    """Empty a customer's state (Polar cancels and revokes everything on delete)."""
+    """Empty a customer's state (Polar cancels and revokes everything on delete).
+
+    The stored payload keeps the customer but loses its lists, so that the mirror's
+    rows and its payload agree, and a later state is compared with the empty one.
+    """
     with transaction.atomic():
-        StateSubscription.objects.filter(customer_id=customer_id).delete()
-        StateBenefitGrant.objects.filter(customer_id=customer_id).delete()
-        StateMeter.objects.filter(customer_id=customer_id).delete()
+        _lock(customer_id=customer_id)
+        old_subs, old_grants = _state_delete(customer_id=customer_id)
+        state = CustomerState.objects.filter(customer_id=customer_id).first()
+        changed = state is not None and any(state.raw.get(k) for k in STATE_LISTS)
+        if state is not None and changed:
+            state.raw = {**state.raw, **{k: [] for k in STATE_LISTS}}
+            state.save(update_fields=["raw"])
+        state_replaced(
+            customer_id=customer_id,
+            old_subscriptions=old_subs,
+            new_subscriptions=[],
+            old_grants=old_grants,
+            new_grants=[],
+            changed=changed,
+        )
 
 
 def customer_state_refresh(
