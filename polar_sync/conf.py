@@ -172,11 +172,26 @@ class PolarSyncSettings:
         return self.API_VERSION is None
 
     @property
-    def rate_limit(self) -> int:
-        """Requests per minute polar_sync may spend (80% of Polar's limit by default)."""
+    def rate_limit(self) -> int | None:
+        """Requests per minute polar_sync may spend: ``RATE_LIMIT`` if set, else 80% of
+        Polar's documented limit, or None (no budget) for a server on loopback, such as
+        the local Polar server, which has no limit to protect."""
         if self.RATE_LIMIT is not None:
             return self.RATE_LIMIT
+        if self.SERVER not in SERVERS and is_loopback_url(self.SERVER):
+            return None
         return int(RATE_LIMITS.get(self.SERVER, RATE_LIMITS["production"]) * 0.8)
+
+    @property
+    def rate_limit_display(self) -> str:
+        """The budget in force, in words (``polar_sync`` prints it before long work)."""
+        rate = self.rate_limit
+        if rate is None:
+            return "no request budget (a server on loopback: RATE_LIMIT None is unlimited)"
+        if self.RATE_LIMIT is not None:
+            return f"{rate} requests/min (RATE_LIMIT)"
+        name = self.SERVER if self.SERVER in RATE_LIMITS else "production"
+        return f"{rate} requests/min (80% of {name}'s {RATE_LIMITS[name]})"
 
 
 PARSERS: dict[str, Parser] = {f.name: f.metadata["parse"] for f in fields(PolarSyncSettings)}
