@@ -130,6 +130,8 @@ class PolarSyncSettings:
     DELETE_CUSTOMER_ON_USER_DELETE: bool = setting(FLAG, True)
     USER_PAYLOAD: str = setting(TEXT, "polar_sync.mapping.user_payload")
     USER_FILTER: str | None = setting(OPTIONAL_TEXT, None)
+    # Staff and superusers (the site's own people) are not Polar customers unless asked.
+    PUSH_STAFF: bool = setting(FLAG, False)
     # None: worked out for the default payload and no filter; (): compare every save.
     USER_FIELDS: tuple[str, ...] | None = setting(OPTIONAL_NAMES, None)
     ENQUEUE_TIMEOUT: float = setting(NUMBER, 1.0)
