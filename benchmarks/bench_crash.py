@@ -82,7 +82,8 @@ def main() -> None:
         "POLAR_ACCESS_TOKEN": TOKEN,
         "DJANGO_DEBUG": "0",
     }
-    env.pop("POLAR_RATE_LIMIT", None)  # the default budget, as in production
+    # Production's default budget (a loopback server would otherwise get none).
+    env["POLAR_RATE_LIMIT"] = "400"
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )

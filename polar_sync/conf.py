@@ -130,6 +130,8 @@ class PolarSyncSettings:
     DELETE_CUSTOMER_ON_USER_DELETE: bool = setting(FLAG, True)
     USER_PAYLOAD: str = setting(TEXT, "polar_sync.mapping.user_payload")
     USER_FILTER: str | None = setting(OPTIONAL_TEXT, None)
+    # Staff and superusers (the site's own people) are not Polar customers unless asked.
+    PUSH_STAFF: bool = setting(FLAG, False)
     # None: worked out for the default payload and no filter; (): compare every save.
     USER_FIELDS: tuple[str, ...] | None = setting(OPTIONAL_NAMES, None)
     ENQUEUE_TIMEOUT: float = setting(NUMBER, 1.0)
@@ -172,11 +174,26 @@ class PolarSyncSettings:
         return self.API_VERSION is None
 
     @property
-    def rate_limit(self) -> int:
-        """Requests per minute polar_sync may spend (80% of Polar's limit by default)."""
+    def rate_limit(self) -> int | None:
+        """Requests per minute polar_sync may spend: ``RATE_LIMIT`` if set, else 80% of
+        Polar's documented limit, or None (no budget) for a server on loopback, such as
+        the local Polar server, which has no limit to protect."""
         if self.RATE_LIMIT is not None:
             return self.RATE_LIMIT
+        if self.SERVER not in SERVERS and is_loopback_url(self.SERVER):
+            return None
         return int(RATE_LIMITS.get(self.SERVER, RATE_LIMITS["production"]) * 0.8)
+
+    @property
+    def rate_limit_display(self) -> str:
+        """The budget in force, in words (``polar_sync`` prints it before long work)."""
+        rate = self.rate_limit
+        if rate is None:
+            return "no request budget (a server on loopback: RATE_LIMIT None is unlimited)"
+        if self.RATE_LIMIT is not None:
+            return f"{rate} requests/min (RATE_LIMIT)"
+        name = self.SERVER if self.SERVER in RATE_LIMITS else "production"
+        return f"{rate} requests/min (80% of {name}'s {RATE_LIMITS[name]})"
 
 
 PARSERS: dict[str, Parser] = {f.name: f.metadata["parse"] for f in fields(PolarSyncSettings)}

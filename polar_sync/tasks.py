@@ -6,7 +6,6 @@ Tasks take primary keys, never model instances, and are safe to run twice.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 
 from celery import shared_task
 
@@ -85,4 +84,4 @@ def drain_outbox() -> dict:
 @shared_task(name="polar_sync.reconcile_users", ignore_result=True)
 def reconcile_users() -> dict:
     """Queue a push for every user whose customer Polar may not hold as it is."""
-    return asdict(services.users_reconcile())
+    return services.users_reconcile().as_dict()

@@ -98,7 +98,8 @@ POLAR_SYNC: dict[str, Any] = {
         if os.environ.get("POLAR_API_VERSION", "").lower() == "none"
         else os.environ.get("POLAR_API_VERSION") or "2026-04"
     ),
-    # Requests/minute polar_sync may spend; unset: 80% of the server's documented limit.
+    # Requests/minute polar_sync may spend; unset: 80% of the server's documented limit
+    # (no budget for a server on loopback, such as the local Polar server).
     "RATE_LIMIT": int(os.environ.get("POLAR_RATE_LIMIT") or 0) or None,
     # The secret of the webhook endpoint configured in Polar (polar_sync:webhooks).
     "WEBHOOK_SECRET": os.environ.get("POLAR_WEBHOOK_SECRET", ""),

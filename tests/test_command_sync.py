@@ -127,9 +127,8 @@ def test_the_demo_main_job_runs_end_to_end(tmp_path):
         text=True,
         check=True,
     )
-    # The 120 seeded customers, plus the demo superuser: pushed to Polar on
-    # creation, and mirrored from Polar's answer.
-    assert counts.stdout.split() == ["121", "120", "1"]
+    # The 120 seeded customers; the demo superuser is staff: not pushed (PUSH_STAFF False).
+    assert counts.stdout.split() == ["120", "120", "0"]
 
 
 def test_a_configuration_error_leaves_no_run_holding_the_lock(settings):

@@ -168,7 +168,7 @@ def test_delete_cascade_can_be_switched_off(polar_conf):
 
 
 def test_a_custom_payload_callable_is_used(polar_conf):
-    polar_conf(USER_PAYLOAD="tests.test_push.with_company")
+    polar_conf(USER_PAYLOAD="tests.test_push.with_company", PUSH_STAFF=True)
     user = make_user(is_staff=True)
     assert row(user).payload["metadata"] == {"staff": True}
 

@@ -85,7 +85,7 @@ def test_what_waits_is_what_counts(polar, held):
 
 
 def test_users_the_filter_excludes_are_skipped(polar, polar_conf, held):
-    polar_conf(USER_FILTER=f"{__name__}.staff_only")
+    polar_conf(USER_FILTER=f"{__name__}.staff_only", PUSH_STAFF=True)
     bulk_users(2)
     get_user_model().objects.filter(username="bulk0").update(is_staff=True)
     result = users_reconcile()
@@ -104,7 +104,10 @@ def test_the_command_reconciles_then_drains(polar):
     out = StringIO()
     call_command("polar_push", "--reconcile", stdout=out)
     text = out.getvalue()
-    assert "Reconciled 3 user(s): 3 queued, 0 excluded by USER_FILTER." in text
+    assert (
+        "Reconciled 3 user(s): 3 queued, staff and superusers: 0 not pushed "
+        "(PUSH_STAFF is False), 0 excluded by USER_FILTER." in text
+    )
     assert "Pushed 3 change(s) to Polar: 3 created" in text
     assert all(polar_customer(polar, user.pk) for user in users)
     with pytest.raises(CommandError, match="cannot be combined"):
@@ -113,7 +116,13 @@ def test_the_command_reconciles_then_drains(polar):
 
 def test_the_task_reports_what_it_did(polar, held):
     bulk_users(2)
-    assert tasks.reconcile_users() == {"checked": 2, "queued": 2, "skipped": 0, "stopped": ""}
+    assert tasks.reconcile_users() == {
+        "checked": 2,
+        "queued": 2,
+        "skipped": 0,
+        "staff": 0,
+        "stopped": "",
+    }
 
 
 def test_an_upsert_queued_over_a_waiting_delete_deletes_the_old_customer_first(polar, held):

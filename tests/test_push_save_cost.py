@@ -55,7 +55,11 @@ def test_loading_users_runs_no_polar_sync_code():
     assert not pre_save.has_listeners(model)
 
 
-def test_the_default_payload_watches_email_and_names_and_the_external_id():
+def test_the_default_payload_watches_email_and_names_and_the_external_id(polar_conf):
+    # And the staff flags: becoming staff drops a waiting push (PUSH_STAFF False).
+    watched = push.user_fields_watched(conf=polar_settings(), model=get_user_model())
+    assert watched == ("email", "first_name", "last_name", "id", "is_staff", "is_superuser")
+    polar_conf(PUSH_STAFF=True)
     watched = push.user_fields_watched(conf=polar_settings(), model=get_user_model())
     assert watched == ("email", "first_name", "last_name", "id")
 
@@ -66,7 +70,7 @@ def test_a_login_costs_no_query(django_assert_num_queries):
         update_last_login(None, user)
     loaded = fresh(user)
     with django_assert_num_queries(1):
-        loaded.save(update_fields=["last_login", "is_staff"])
+        loaded.save(update_fields=["last_login", "is_active"])
 
 
 def test_a_new_user_costs_a_read_and_a_write(django_assert_num_queries):
@@ -79,7 +83,7 @@ def test_a_full_save_changing_no_watched_field_reads_once_and_writes_nothing(
     django_assert_num_queries,
 ):
     user = pushed_user()
-    user.is_staff = True
+    user.is_active = False
     with django_assert_num_queries(2):  # the user's UPDATE, the comparison's read
         user.save()
     assert not PushOutbox.objects.exists()
@@ -105,7 +109,7 @@ def test_an_unsaved_change_outside_update_fields_is_not_pushed(django_assert_num
     user = pushed_user()
     user.email = "draft@example.com"  # not saved: the database keeps the old email
     with django_assert_num_queries(1):
-        user.save(update_fields=["is_staff"])
+        user.save(update_fields=["is_active"])
     assert not PushOutbox.objects.exists()
 
 
@@ -154,7 +158,7 @@ def test_a_stale_instance_saved_over_a_newer_change_pushes_what_it_wrote(no_drai
     user.save()
     PushedPayload.objects.filter(pk=str(user.pk)).update(payload=push.user_payload_build(user=user))
     PushOutbox.objects.all().delete()  # as if the drain had pushed it
-    stale.is_staff = True
+    stale.is_active = False
     stale.save()
     assert PushOutbox.objects.get().payload["email"] == stale.email != user.email
 
@@ -250,7 +254,7 @@ def test_declared_fields_cover_a_filter(polar_conf, django_assert_num_queries):
     user.save()
     assert PushOutbox.objects.exists()
     with django_assert_num_queries(1):  # not watched: nothing to do
-        user.save(update_fields=["is_staff"])
+        user.save(update_fields=["last_login"])
 
 
 def test_an_empty_field_list_compares_every_save_with_the_database(

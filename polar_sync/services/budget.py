@@ -7,11 +7,15 @@ plus a minute of refill stays under Polar's limit in any 60-second window.
 
 Each take is a single conditional ``UPDATE``, so two processes can never both
 spend the last token, on any database.
+
+A server on loopback (the local Polar server) has no limit to protect: unless
+``RATE_LIMIT`` says otherwise, its budget is unlimited and costs no query.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,15 +59,24 @@ class Budget:
     def per_second(self) -> float:
         return self.per_minute / 60.0
 
+    @property
+    def unlimited(self) -> bool:
+        return math.isinf(self.per_minute)
+
     @classmethod
     def from_settings(cls, *, clock: Clock | None = None) -> Budget:
-        rate = float(polar_settings().rate_limit)
+        limit = polar_settings().rate_limit
+        if limit is None:
+            return cls(per_minute=math.inf, capacity=math.inf, clock=clock)
+        rate = float(limit)
         # Polar's limit is rate / 0.8 by default; keep the bucket to the rest.
         return cls(per_minute=rate, capacity=max(1.0, rate / 4), clock=clock)
 
 
 def budget_try_take(*, budget: Budget, now: float | None = None, tokens: int = 1) -> float:
     """Take ``tokens`` if there are that many: 0.0, else the seconds until there are."""
+    if budget.unlimited:
+        return 0.0
     now = budget.now if now is None else now
     refilled = Least(
         Value(float(budget.capacity)),
@@ -135,6 +148,8 @@ class BudgetReservoir:
 
 def budget_pause(*, budget: Budget, seconds: float, now: float | None = None) -> None:
     """Empty the bucket for ``seconds`` (after a 429), so every worker slows down."""
+    if budget.unlimited:
+        return  # no shared bucket: each client waits out its own Retry-After
     now = budget.now if now is None else now
     debt = -seconds * budget.per_second
     RequestBudget.objects.update_or_create(
@@ -150,7 +165,8 @@ def budgeted_client(
     its ``on_wait`` while it waits, so a sync run keeps its heartbeat)."""
     client = client or PolarClient.from_settings()
     budget = Budget.from_settings(clock=clock)
-    client.before_request = BudgetReservoir(budget, on_wait=client.waiting)
+    if not budget.unlimited:
+        client.before_request = BudgetReservoir(budget, on_wait=client.waiting)
     return client
 
 
@@ -158,3 +174,15 @@ def budget_pause_on_rate_limit(exc: PolarError) -> None:
     """After a 429 that said how long to wait, make every worker wait that long."""
     if isinstance(exc, PolarRateLimitError) and exc.retry_after:
         budget_pause(budget=Budget.from_settings(), seconds=exc.retry_after)
+
+
+def budget_duration(*, requests: int, budget: Budget | None = None) -> str:
+    """How long ``requests`` take within the budget, in words ("about 8 min"): the
+    bucket's burst goes at once, the rest at the budgeted rate."""
+    budget = budget or Budget.from_settings()
+    if budget.unlimited:
+        return "as fast as the server answers"
+    seconds = max(0.0, requests - budget.capacity) / budget.per_second
+    if seconds < 60:
+        return "under a minute"
+    return f"about {math.ceil(seconds / 60):,} min"

@@ -2,6 +2,7 @@
 
 manage.py polar_push                              # drain the outbox now
 manage.py polar_push --user 42                    # push user 42 now, changed or not
+manage.py polar_push --reconcile --dry-run        # what reconciling would queue, nothing written
 manage.py polar_push --delete-external-id 42      # delete that Polar customer (asks first)
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from polar_sync import selectors
+from polar_sync.conf import polar_settings
 from polar_sync.exceptions import PolarError
 from polar_sync.management import arguments
 from polar_sync.models import PushOutbox
@@ -64,6 +66,12 @@ class Command(BaseCommand):
             "those that differ (users from before polar_sync, QuerySet.update(), "
             "customers deleted in Polar).",
         )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="With --reconcile: say which users it would queue (and which are excluded); "
+            "write and push nothing.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["delete_external_id"] is not None:
@@ -73,13 +81,18 @@ class Command(BaseCommand):
                 raise CommandError(f"--delete-external-id cannot be combined with {others[0]}.")
             self._delete(options["delete_external_id"], interactive=options["interactive"])
             return
+        if options["dry_run"] and not options["reconcile"]:
+            raise CommandError("--dry-run goes with --reconcile.")
         if options["reconcile"]:
             if options["user"]:
                 raise CommandError("--reconcile and --user cannot be combined.")
-            reconciled = push.users_reconcile(enqueue=False)
+            reconciled = push.users_reconcile(enqueue=False, dry_run=options["dry_run"])
+            if options["dry_run"]:
+                self._dry_run(reconciled)
+                return
             self.stdout.write(
                 f"Reconciled {reconciled.checked} user(s): {reconciled.queued} queued, "
-                f"{reconciled.skipped} excluded by USER_FILTER."
+                + self._excluded(reconciled)
             )
         if options["user"]:
             result = push.customer_push(external_id=options["user"])
@@ -122,6 +135,28 @@ class Command(BaseCommand):
             out.write(self.style.WARNING(f"Stopped: {result.stopped}"))
         if result.stopped and not result.pushed and not result.failed:
             raise CommandError(result.stopped)
+
+    def _excluded(self, reconciled: push.ReconcileResult) -> str:
+        staff = (
+            "included (PUSH_STAFF is True)"
+            if polar_settings().PUSH_STAFF
+            else f"{reconciled.staff} not pushed (PUSH_STAFF is False)"
+        )
+        return f"staff and superusers: {staff}, {reconciled.skipped} excluded by USER_FILTER."
+
+    def _dry_run(self, reconciled: push.ReconcileResult) -> None:
+        if reconciled.stopped:
+            raise CommandError(reconciled.stopped)
+        ids = reconciled.would_queue
+        self.stdout.write(
+            f"Dry run: compared {reconciled.checked} user(s); would queue {len(ids)}; "
+            + self._excluded(reconciled)
+        )
+        for external_id in ids[:FAILURES_SHOWN]:
+            self.stdout.write(f"  would push external ID {external_id}")
+        if len(ids) > FAILURES_SHOWN:
+            self.stdout.write(f"  ... and {len(ids) - FAILURES_SHOWN} more")
+        self.stdout.write("Nothing was written or pushed.")
 
     def _refusal(self, external_id: str, result: push.DrainResult) -> str:
         """Why ``--user`` pushed nothing; like the admin, a missing user deletes nothing."""

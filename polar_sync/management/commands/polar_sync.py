@@ -13,7 +13,8 @@ from polar_sync import services
 from polar_sync.conf import polar_settings
 from polar_sync.exceptions import PolarConfigurationError
 from polar_sync.management import arguments
-from polar_sync.models import Benefit, Product, SyncRun
+from polar_sync.models import Benefit, Customer, Product, SyncRun
+from polar_sync.services.budget import budget_duration
 from polar_sync.services.catalog import catalog_available
 from polar_sync.services.members import members_available, members_forbidden
 from polar_sync.services.states import balances_unavailable, customers_due
@@ -117,7 +118,9 @@ class Command(BaseCommand):
                 "walks every page"
             )
         try:
-            self.stdout.write(f"Syncing {', '.join(kinds)} from {polar_settings().base_url}")
+            conf = polar_settings()
+            self.stdout.write(f"Syncing {', '.join(kinds)} from {conf.base_url}")
+            self.stdout.write(f"Budget: {conf.rate_limit_display}")
             runs = self._sync(kinds, options)
         except PolarConfigurationError as exc:
             raise CommandError(f"{exc} Set POLAR_ACCESS_TOKEN (and POLAR_SERVER).") from exc
@@ -148,6 +151,7 @@ class Command(BaseCommand):
             if options["dry_run"] and kind != "customers":
                 self._report_due(kind)
                 continue
+            self._announce(kind, options)
             run = self._run(kind, options)
             if run is None:
                 self._skipped(kind, "another run is in progress")
@@ -177,10 +181,28 @@ class Command(BaseCommand):
 
     def _report_due(self, kind: str) -> None:
         due = customers_due(kind=SyncRun.Kind(kind)).count()
+        self.stdout.write(f"{kind}: {due:,} due; {self._pace(due, kind)}")
+
+    def _announce(self, kind: str, options: dict[str, Any]) -> None:
+        """Before long work, what it costs in requests and time within the budget."""
+        if kind in ("states", "balances"):
+            due = customers_due(kind=SyncRun.Kind(kind)).count()
+            if options["max_requests"] is not None:
+                due = min(due, options["max_requests"])
+            self.stdout.write(f"{kind}: {due:,} to refresh; {self._pace(due, kind)}")
+        elif kind == "customers":
+            mirrored = Customer.objects.count()
+            if mirrored:
+                pages = -(-mirrored // polar_settings().PAGE_SIZE)
+                self.stdout.write(
+                    f"customers: about {pages:,} pages ({mirrored:,} in the mirror); "
+                    + self._pace(pages, kind)
+                )
+
+    def _pace(self, requests: int, kind: str) -> str:
         rate = polar_settings().rate_limit
-        self.stdout.write(
-            f"{kind}: {due} due; about {due / rate:,.1f} minutes at {rate} requests/minute"
-        )
+        where = "no budget" if rate is None else f"{rate} requests/min"
+        return f"{where}: {budget_duration(requests=requests)} for the {kind}"
 
     def _summary(self, runs: list[SyncRun]) -> None:
         if not runs:

@@ -28,7 +28,7 @@ pushed twice at once: a lease, taken by a conditional update, is held by one dra
 
 from .drain import MAX_CONSECUTIVE_TRANSIENT, DrainResult, outbox_drain, push_client
 from .enqueue import BULK_ENQUEUE, PUSH_DELAY
-from .reconcile import users_reconcile
+from .reconcile import ReconcileResult, users_reconcile
 from .record import (
     customer_push,
     user_change_record,
@@ -46,6 +46,7 @@ __all__ = [
     "MAX_CONSECUTIVE_TRANSIENT",
     "PUSH_DELAY",
     "DrainResult",
+    "ReconcileResult",
     "backoff",
     "customer_push",
     "outbox_drain",

@@ -8,7 +8,7 @@ before polar_sync or made without a signal (``bulk_create``, ``QuerySet.update()
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -21,7 +21,7 @@ from ...models import Customer, PushedPayload, PushOutbox
 from . import rows
 from .drain import DISABLED
 from .enqueue import outbox_enqueue
-from .record import upsert_needed, user_is_mirrored, user_payload_build
+from .record import upsert_needed, user_is_mirrored, user_is_staff, user_payload_build
 
 BATCH = 500
 
@@ -31,13 +31,24 @@ class ReconcileResult:
     checked: int = 0  # mirrored users compared
     queued: int = 0  # upserts written to the outbox
     skipped: int = 0  # users USER_FILTER excludes
+    staff: int = 0  # staff and superusers, not pushed without PUSH_STAFF
     stopped: str = ""
+    dry_run: bool = False
+    would_queue: list[str] = field(default_factory=list)  # external IDs (dry run)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What a task reports."""
+        keys = ("checked", "queued", "skipped", "staff", "stopped")
+        return {key: getattr(self, key) for key in keys}
 
 
-def users_reconcile(*, batch_size: int = BATCH, enqueue: bool = True) -> ReconcileResult:
+def users_reconcile(
+    *, batch_size: int = BATCH, enqueue: bool = True, dry_run: bool = False
+) -> ReconcileResult:
     """Queue an upsert for every mirrored user whose customer Polar may not hold as it is;
-    drained after each batch commits, unless ``enqueue`` is False (the caller drains)."""
-    result = ReconcileResult()
+    drained after each batch commits, unless ``enqueue`` is False (the caller drains).
+    ``dry_run``: write nothing, lock nothing; ``would_queue`` lists what would be queued."""
+    result = ReconcileResult(dry_run=dry_run)
     if not polar_settings().PUSH_ENABLED:
         result.stopped = DISABLED
         return result
@@ -47,7 +58,9 @@ def users_reconcile(*, batch_size: int = BATCH, enqueue: bool = True) -> Reconci
     # save waits for the batch and then writes its own row over reconcile's.
     model = get_user_model()
     database = router.db_for_write(model)
-    users = model._default_manager.using(database).order_by("pk").select_for_update(of=("self",))
+    users = model._default_manager.using(database).order_by("pk")
+    if not dry_run:
+        users = users.select_for_update(of=("self",))
     last_pk = None
     while True:
         with transaction.atomic(using=database):
@@ -66,6 +79,9 @@ def _batch_reconcile(*, users: list[Any], result: ReconcileResult) -> set[str]:
     conf = polar_settings()
     wanted: dict[str, tuple[Any, dict[str, Any]]] = {}
     for user in users:
+        if not conf.PUSH_STAFF and user_is_staff(user):
+            result.staff += 1
+            continue
         if not user_is_mirrored(user=user, conf=conf):
             result.skipped += 1
             continue
@@ -93,6 +109,9 @@ def _batch_reconcile(*, users: list[Any], result: ReconcileResult) -> set[str]:
             pushed=pushed.get(external_id),
             mirrored=mirrored.get(external_id),
         ):
+            continue
+        if result.dry_run:
+            result.would_queue.append(external_id)
             continue
         rows.write(
             external_id=external_id,

@@ -30,6 +30,7 @@ from .enqueue import drain_on_commit
 
 JSON = dict[str, Any]
 DEFAULT_FIELDS = ("email", "first_name", "last_name")  # what mapping.user_payload reads
+STAFF_FIELDS = ("is_staff", "is_superuser")  # read unless PUSH_STAFF
 
 
 def user_change_record(
@@ -37,8 +38,8 @@ def user_change_record(
 ) -> bool:
     """Queue the saved user's payload if Polar may not have it; True when a row was written.
 
-    A user ``USER_FILTER`` excludes is not pushed, and an upsert of theirs still
-    waiting is dropped.
+    A user excluded (staff or superuser without ``PUSH_STAFF``, or by ``USER_FILTER``)
+    is not pushed, and an upsert of theirs still waiting is dropped.
     """
     conf = polar_settings()
     if not conf.PUSH_ENABLED:
@@ -97,8 +98,22 @@ def user_deletion_record(*, user: Any) -> bool:
 
 
 def user_is_mirrored(*, user: Any, conf: PolarSyncSettings) -> bool:
-    """Whether ``USER_FILTER`` (a dotted path of ``f(user) -> bool``) lets the user through."""
-    return not conf.USER_FILTER or bool(_import(conf.USER_FILTER, "USER_FILTER")(user))
+    """Whether the user is pushed: not staff or superuser (unless ``PUSH_STAFF``), and let
+    through by ``USER_FILTER`` (a dotted path of ``f(user) -> bool``)."""
+    return not user_exclusion(user=user, conf=conf)
+
+
+def user_exclusion(*, user: Any, conf: PolarSyncSettings) -> str:
+    """Why the user is not pushed ("" when it is)."""
+    if not conf.PUSH_STAFF and user_is_staff(user):
+        return "staff and superusers are not pushed (PUSH_STAFF is False)"
+    if conf.USER_FILTER and not _import(conf.USER_FILTER, "USER_FILTER")(user):
+        return "USER_FILTER excludes them"
+    return ""
+
+
+def user_is_staff(user: Any) -> bool:
+    return any(bool(getattr(user, name, False)) for name in STAFF_FIELDS)
 
 
 def user_payload_build(*, user: Any, conf: PolarSyncSettings | None = None) -> JSON:
@@ -146,6 +161,9 @@ def user_fields_watched(*, conf: PolarSyncSettings, model: type) -> tuple[str, .
     if not names:
         return None
     names = (*names, conf.USER_EXTERNAL_ID_FIELD)
+    if not conf.PUSH_STAFF:
+        # Becoming staff drops a waiting push; leaving the staff queues one.
+        names += tuple(n for n in STAFF_FIELDS if user_field_attname(model=model, name=n))
     attnames = [user_field_attname(model=model, name=name) for name in names]
     if None in attnames:
         return None  # an external ID computed by a property, or a typo (polar_sync.E009)
@@ -189,8 +207,9 @@ def customer_push(*, external_id: str) -> DrainResult:
                 "outbox drain (polar_push, with --retry-failed if Polar refused it)"
             )
         return result
-    if not user_is_mirrored(user=user, conf=conf):
-        result.stopped = f"USER_FILTER excludes user {external_id}"
+    excluded = user_exclusion(user=user, conf=conf)
+    if excluded:
+        result.stopped = f"user {external_id} is not pushed: {excluded}"
         return result
     with transaction.atomic():
         # Whatever was pushed before: the drain must not skip it as known to Polar.
