@@ -8,10 +8,10 @@ failure in CI). A screenshot of Swagger UI is saved under ``artifacts/``.
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from django.test import Client
 
 from tests import test_browser
+from tests.factories import make_customer
 from tests.mirror_helpers import make_user
 from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
@@ -22,12 +22,15 @@ _browser_available = test_browser._browser_available
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_swagger_ui_and_redoc_render_offline(live_server, capsys):
+def test_swagger_ui_and_redoc_render_offline(live_server, settings, capsys):
     from playwright.sync_api import expect, sync_playwright
 
+    settings.POLAR_SYNC = {**settings.POLAR_SYNC, "PUSH_ENABLED": False}  # no Polar here
+    make_customer(email="ada@example.com")
     client = Client()
     client.force_login(make_user(staff=True))
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    cookie = settings.SESSION_COOKIE_NAME
+    session = client.cookies[cookie].value
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "api-swagger-ui.png"
     elsewhere: list[str] = []
@@ -46,9 +49,7 @@ def test_swagger_ui_and_redoc_render_offline(live_server, capsys):
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.route("**/*", only_the_test_server)
-            context.add_cookies(
-                [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-            )
+            context.add_cookies([{"name": cookie, "value": session, "url": live_server.url}])
             page = context.new_page()
             page.set_default_timeout(20_000)
 
@@ -60,6 +61,16 @@ def test_swagger_ui_and_redoc_render_offline(live_server, capsys):
                 p.replace("\u200b", "") for p in paths
             }, paths
             expect(page.locator(".swagger-ui .info .title")).to_contain_text("polar_sync API")
+
+            # Try it out: the page calls the API with the session, as the signed-in user.
+            customers = page.locator("#operations-customers-customers_list")
+            customers.locator(".opblock-summary").click()
+            customers.get_by_role("button", name="Try it out").click()
+            customers.get_by_role("button", name="Execute").click()
+            expect(
+                customers.locator(".live-responses-table tbody .response-col_status").first
+            ).to_have_text("200")
+            expect(customers.locator(".live-responses-table")).to_contain_text("ada@example.com")
             page.screenshot(path=str(screenshot), full_page=True)
 
             page.goto(f"{live_server.url}/polar/api/redoc/")
