@@ -35,7 +35,7 @@ def staff() -> Client:
     return client
 
 
-def test_root_tests_docs_and_redoc_are_named_and_under_the_api():
+def test_root_docs_and_redoc_live_under_the_api():
     assert (ROOT, DOCS, REDOC) == ("/polar/api/", "/polar/api/docs/", "/polar/api/redoc/")
 
 
