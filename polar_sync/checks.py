@@ -253,3 +253,31 @@ def check_api_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
             )
         ]
     return []
+
+
+# The API's Swagger UI and ReDoc pages: drf_spectacular's templates, the sidecar's files.
+API_DOCS_APPS = ("drf_spectacular", "drf_spectacular_sidecar")
+
+
+@register(Tags.compatibility)
+def check_api_docs_apps(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The docs pages are routed with ``polar_sync.urls``: they need two apps to render."""
+    from django.apps import apps
+
+    try:
+        url = reverse("polar_sync:api:docs")
+    except NoReverseMatch:
+        return []  # the API is not included: no docs pages to render
+    missing = [name for name in API_DOCS_APPS if not apps.is_installed(name)]
+    if not missing:
+        return []
+    names = ", ".join(f'"{name}"' for name in missing)
+    return [
+        Warning(
+            f"The API docs pages ({url} and its redoc/ sibling) are routed, but {names} "
+            "not in INSTALLED_APPS: they would fail to render (templates or static files "
+            "missing).",
+            hint=f"Add {names} to INSTALLED_APPS (both come with polar-sync's dependencies).",
+            id="polar_sync.W005",
+        )
+    ]

@@ -13,6 +13,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from ..models import Customer, Member
+from .markup import MarkdownDescriptionMixin
 from .permissions import api_permission_class
 
 
@@ -55,8 +56,12 @@ class MemberCursorPagination(CursorPagination):
     max_page_size = 500
 
 
-class CustomerMemberList(generics.ListAPIView):
-    """The members of a customer (a team's; empty for an individual), oldest first."""
+class CustomerMemberList(MarkdownDescriptionMixin, generics.ListAPIView):
+    """The members of a customer (a team's; empty for an individual), oldest first, in
+    cursor pages.
+
+    For signed-in users who pass `API_PERMISSION_CLASS` (staff by default).
+    """
 
     schema = AutoSchema()
     serializer_class = MemberSerializer

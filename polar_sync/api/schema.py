@@ -21,8 +21,8 @@ SCHEMA_SETTINGS = {
 
 
 class PolarSchemaView(SpectacularAPIView):
-    """OpenAPI 3 for ``customers/``, ``customers/<id>/``, ``customers/<id>/members/`` and
-    ``me/`` only (YAML or JSON)."""
+    """OpenAPI 3 for `customers/`, `customers/<id>/`, `customers/<id>/members/` and `me/`
+    only (YAML or JSON)."""
 
     permission_classes = [IsAuthenticated]
     custom_settings = SCHEMA_SETTINGS

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from .. import selectors
 from ..models import Customer
+from .markup import MarkdownDescriptionMixin
 from .members import TeamSerializer
 from .permissions import api_permission_class
 from .serializers import CustomerDetailSerializer, CustomerFilterSerializer, CustomerSerializer
@@ -61,8 +62,12 @@ class CustomerSchema(AutoSchema):
         return super().get_override_parameters()
 
 
-class CustomerViewSet(viewsets.ReadOnlyModelViewSet):
-    """Customers of the mirror: signed in, and ``API_PERMISSION_CLASS`` (staff by default)."""
+# The docstrings of views are Markdown: the browsable API and the schema show them.
+class CustomerViewSet(MarkdownDescriptionMixin, viewsets.ReadOnlyModelViewSet):
+    """Customers of the mirror, newest first, in cursor pages (`next` and `previous` links).
+
+    For signed-in users who pass `API_PERMISSION_CLASS` (staff by default).
+    """
 
     schema = CustomerSchema()
     pagination_class = CustomerCursorPagination
@@ -102,10 +107,13 @@ class MeSerializer(CustomerDetailSerializer):
         404: OpenApiResponse(description="The signed-in user has no Polar customer nor team."),
     }
 )
-class MeView(APIView):
-    """The signed-in user's Polar customer, with its state and balance, and ``teams``: the
-    team customers the user is a member of (customer ID, name, role). A user who is only
-    a member gets every customer field null and their teams; 404 when neither."""
+class MeView(MarkdownDescriptionMixin, APIView):
+    """The signed-in user's Polar customer, with its state and balance, and `teams`: the
+    team customers the user is a member of (customer ID, name, role).
+
+    A user who is only a member gets every customer field null and their teams; 404 when
+    neither.
+    """
 
     schema = AutoSchema()
     permission_classes = [IsAuthenticated]
