@@ -115,15 +115,15 @@ class CustomerChangeList(ChangeList):
 
 @admin.register(Customer)
 class CustomerAdmin(ReadOnlyAdmin):
-    # Fits 1280 px beside the filters: name and external ID sit under the email, the type
-    # is a filter, and "deleted" is a mark on the deleted rows only.
+    # Fits 1280 px beside the sidebar and the filters: name and external ID sit under the
+    # email; the type and the state's freshness are filters (the date is on the customer's
+    # page); "deleted" is a mark on the deleted rows only.
     list_display = (
         "customer",
         "linked_user",
         "subscriptions",
         "benefits",
         "balance_display",
-        "state_age",
         "created_at",
     )
     list_display_links = ("customer",)
@@ -188,6 +188,7 @@ class CustomerAdmin(ReadOnlyAdmin):
             },
         ),
         ("State and balance", {"fields": ("state_synced", "balance_display")}),
+        ("Metadata", {"fields": ("metadata_pretty",)}),
         (
             "Billing",
             {
@@ -203,7 +204,7 @@ class CustomerAdmin(ReadOnlyAdmin):
         (
             "Polar's payloads",
             {
-                "fields": ("metadata_pretty", "raw_pretty", "state_raw_pretty"),
+                "fields": ("raw_pretty", "state_raw_pretty"),
                 "classes": ("collapse",),
             },
         ),
@@ -252,7 +253,11 @@ class CustomerAdmin(ReadOnlyAdmin):
             else ""
         )
         details = " · ".join(str(part) for part in (obj.name, obj.external_id) if part)
-        sub = format_html('<span class="polar-sub">{}</span>', details) if details else ""
+        sub = (
+            format_html('<span class="polar-sub" title="{}">{}</span>', details, details)
+            if details
+            else ""
+        )
         return format_html("{}{}{}", obj, deleted, sub)
 
     @admin.display(description="user", ordering="user")
@@ -263,11 +268,6 @@ class CustomerAdmin(ReadOnlyAdmin):
     def balance_display(self, obj: Customer) -> str:
         balance = selectors.related_or_none(obj, "balance")
         return money(balance.balance, balance.currency) if balance else "-"
-
-    @admin.display(description="state fetched", ordering="state__synced_at")
-    def state_age(self, obj: Customer) -> str:
-        state = selectors.related_or_none(obj, "state")
-        return when(state.synced_at) if state else "never"
 
     @admin.display(description="state fetched")
     def state_synced(self, obj: Customer) -> str:
