@@ -106,10 +106,13 @@ def test_filters(admin_client, settings):
         assert response.status_code == 200, response
         return listed(response)
 
+    assert get() == ids(subscribed, other_product, bare)  # live customers by default
     assert get(deleted="yes") == ids(gone)
     assert get(deleted="no") == ids(subscribed, other_product, bare)
+    assert get(deleted="all") == ids(subscribed, other_product, bare, gone)
     assert get(subscribed="yes") == ids(subscribed, other_product)
-    assert get(subscribed="no") == ids(bare, gone)
+    assert get(subscribed="no") == ids(bare)
+    assert get(subscribed="no", deleted="all") == ids(bare, gone)
     assert get(product=PRODUCT) == ids(subscribed)
     assert get(benefit_type="discord") == ids(other_product)
     assert get(benefit_type="license_keys") == ids(subscribed)
@@ -117,9 +120,9 @@ def test_filters(admin_client, settings):
     assert get(country="none") == ids(bare)
     assert get(email_verified__exact="1") == ids(subscribed)
     assert get(state="fresh") == ids(subscribed)
-    assert get(state="stale") == ids(other_product, bare, gone)
-    assert get(state="missing") == ids(bare, gone)
-    assert get(balance="missing") == ids(subscribed, other_product, bare, gone)
+    assert get(state="stale", deleted="all") == ids(other_product, bare, gone)
+    assert get(state="missing", deleted="all") == ids(bare, gone)
+    assert get(balance="missing", deleted="all") == ids(subscribed, other_product, bare, gone)
     # The filters offer what is in the mirror.
     page = admin_client.get(CHANGELIST).text
     assert f"?product={PRODUCT}" in page and f"?product={OTHER}" in page

@@ -8,6 +8,7 @@ from .catalog import BenefitAdmin, ProductAdmin
 from .customers import CustomerAdmin
 from .logs import PushOutboxAdmin, SyncRunAdmin, WebhookEventAdmin
 from .members import MemberAdmin, MemberInline
+from .sidebar import install_status_entry
 from .users import PolarCustomerInline, install_user_inline
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "PushOutboxAdmin",
     "SyncRunAdmin",
     "WebhookEventAdmin",
+    "install_status_entry",
     "install_user_inline",
 ]

@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from kombu.exceptions import OperationalError
 
 from ..exceptions import PolarError
+from .display import OneDateFormat
 
 logger = logging.getLogger("polar_sync.admin")
 
@@ -40,14 +41,17 @@ class NoWrites:
         return False
 
 
-class ReadOnlyAdmin(NoWrites, admin.ModelAdmin):
+class ReadOnlyAdmin(OneDateFormat, NoWrites, admin.ModelAdmin):
     def _has_model_perm(self, request: HttpRequest, action: str) -> bool:
         return request.user.has_perm(f"{self.opts.app_label}.{action}_{self.opts.model_name}")
 
 
-class ReadOnlyInline(NoWrites, admin.TabularInline):
-    """Rows shown to whoever may view (or change) customers."""
+class ReadOnlyInline(OneDateFormat, NoWrites, admin.TabularInline):
+    """Rows shown to whoever may view (or change) customers; a sentence when there are none."""
 
+    template = "admin/polar_sync/edit_inline/tabular_or_none.html"
+    # Shown instead of an empty table, e.g. "No active meters."
+    empty_text = "None."
     extra = 0
     max_num = 0
     can_delete = False

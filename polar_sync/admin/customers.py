@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import URLPattern, path, reverse
-from django.utils.timesince import timesince
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import selectors, tasks
@@ -34,10 +34,15 @@ from .base import (
     logger,
     pretty_json,
 )
+from .display import key_values, when
 from .export import csv_response, csv_safe_stream, export_csv
 from .members import MemberInline
 
 CHANGELIST = "admin:polar_sync_customer_changelist"
+
+
+def sorted_key_values(value: object) -> str:
+    return key_values(value, sort=True)
 
 
 def money(cents: int | None, currency: str | None) -> str:
@@ -49,6 +54,7 @@ def money(cents: int | None, currency: str | None) -> str:
 class SubscriptionInline(ReadOnlyInline):
     model = StateSubscription
     verbose_name_plural = "active subscriptions"
+    empty_text = "None: no active subscription."
     fields = readonly_fields = (
         "subscription_id",
         "product",
@@ -78,6 +84,7 @@ class SubscriptionInline(ReadOnlyInline):
 class BenefitGrantInline(ReadOnlyInline):
     model = StateBenefitGrant
     verbose_name_plural = "granted benefits"
+    empty_text = "None: no benefit granted."
     fields = readonly_fields = ("benefit", "benefit_type", "granted_at", "grant_id")
 
     @admin.display(description="benefit")
@@ -91,6 +98,7 @@ class BenefitGrantInline(ReadOnlyInline):
 class MeterInline(ReadOnlyInline):
     model = StateMeter
     verbose_name_plural = "active meters"
+    empty_text = "None: no active meter."
     fields = readonly_fields = ("meter_id", "consumed", "credited_units", "meter_balance")
     consumed = field_display("consumed_units", "consumed units", units_text)
     meter_balance = field_display("balance", "balance", units_text)
@@ -107,25 +115,24 @@ class CustomerChangeList(ChangeList):
 
 @admin.register(Customer)
 class CustomerAdmin(ReadOnlyAdmin):
+    # Fits 1280 px beside the sidebar and the filters: name and external ID sit under the
+    # email; the type and the state's freshness are filters (the date is on the customer's
+    # page); "deleted" is a mark on the deleted rows only.
     list_display = (
         "customer",
-        "name",
-        "type",
-        "external_id",
         "linked_user",
         "subscriptions",
         "benefits",
         "balance_display",
-        "state_age",
         "created_at",
-        "deleted",
     )
     list_display_links = ("customer",)
     # A team is also found by a member's exact email or external ID.
     search_fields = ("email", "name", "external_id", "=members__email", "=members__external_id")
     search_help_text = (
         "Email, name or external ID (contains); an ID (Polar's, or a UUID external ID): exact; "
-        "a member's email or external ID: exact."
+        "a member's email or external ID: exact. Live customers only unless the "
+        '"deleted in Polar" filter says otherwise.'
     )
     list_filter = (
         filters.DeletedFilter,
@@ -181,6 +188,7 @@ class CustomerAdmin(ReadOnlyAdmin):
             },
         ),
         ("State and balance", {"fields": ("state_synced", "balance_display")}),
+        ("Metadata", {"fields": ("metadata_pretty",)}),
         (
             "Billing",
             {
@@ -196,15 +204,15 @@ class CustomerAdmin(ReadOnlyAdmin):
         (
             "Polar's payloads",
             {
-                "fields": ("metadata_pretty", "raw_pretty", "state_raw_pretty"),
+                "fields": ("raw_pretty", "state_raw_pretty"),
                 "classes": ("collapse",),
             },
         ),
     )
-    subscriptions = field_display("running_subscriptions", "subscriptions", len)
+    subscriptions = field_display("running_subscriptions", "subs.", len)
     benefits = field_display("benefit_grants", "benefits", len)
-    billing_address_pretty = field_display("billing_address", "billing address", pretty_json)
-    metadata_pretty = field_display("metadata", "metadata", pretty_json)
+    billing_address_pretty = field_display("billing_address", "billing address", key_values)
+    metadata_pretty = field_display("metadata", "metadata", sorted_key_values)
     raw_pretty = field_display("raw", "customer payload", pretty_json)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
@@ -236,7 +244,21 @@ class CustomerAdmin(ReadOnlyAdmin):
 
     @admin.display(description="customer", ordering="email")
     def customer(self, obj: Customer) -> str:
-        return str(obj)
+        """The email; the name and external ID under it; a mark on deleted customers only."""
+        deleted = (
+            format_html(
+                ' <span class="polar-deleted" title="{}">deleted</span>', when(obj.deleted_at)
+            )
+            if obj.is_deleted
+            else ""
+        )
+        details = " · ".join(str(part) for part in (obj.name, obj.external_id) if part)
+        sub = (
+            format_html('<span class="polar-sub" title="{}">{}</span>', details, details)
+            if details
+            else ""
+        )
+        return format_html("{}{}{}", obj, deleted, sub)
 
     @admin.display(description="user", ordering="user")
     def linked_user(self, obj: Customer) -> str:
@@ -247,22 +269,13 @@ class CustomerAdmin(ReadOnlyAdmin):
         balance = selectors.related_or_none(obj, "balance")
         return money(balance.balance, balance.currency) if balance else "-"
 
-    @admin.display(description="state fetched", ordering="state__synced_at")
-    def state_age(self, obj: Customer) -> str:
-        state = selectors.related_or_none(obj, "state")
-        return f"{timesince(state.synced_at)} ago" if state else "never"
-
     @admin.display(description="state fetched")
     def state_synced(self, obj: Customer) -> str:
         state = selectors.related_or_none(obj, "state")
         if state is None:
             return "never"
         stale = state.synced_at < selectors.stale_before(kind="state")
-        return f"{state.synced_at:%Y-%m-%d %H:%M:%S %Z} ({'stale' if stale else 'fresh'})"
-
-    @admin.display(description="deleted", boolean=True, ordering="deleted_at")
-    def deleted(self, obj: Customer) -> bool:
-        return obj.is_deleted
+        return f"{when(state.synced_at)} ({'stale' if stale else 'fresh'})"
 
     @admin.display(description="state payload")
     def state_raw_pretty(self, obj: Customer) -> str:

@@ -16,16 +16,28 @@ from ..models import Customer, StateBenefitGrant, StateSubscription
 
 
 class DeletedFilter(admin.SimpleListFilter):
+    """Live customers unless asked otherwise: ``?deleted=yes`` for the deleted, ``all`` for both."""
+
     title = "deleted in Polar"
     parameter_name = "deleted"
+    LIVE, DELETED, ALL = "no", "yes", "all"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("no", "No"), ("yes", "Yes")]
+        return [(self.LIVE, "No (live)"), (self.DELETED, "Yes"), (self.ALL, "All")]
+
+    def choices(self, changelist: Any) -> Any:
+        # Django's filters start with an "All" that drops the parameter: here that is "live".
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": (self.value() or self.LIVE) == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(deleted_at__isnull=self.value() == "no")
-        return queryset
+        if self.value() == self.ALL:
+            return queryset
+        return queryset.filter(deleted_at__isnull=self.value() != self.DELETED)
 
 
 class ActiveSubscriptionFilter(admin.SimpleListFilter):

@@ -6,16 +6,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils.html import format_html_join
 
 from .. import selectors
 from ..conf import polar_settings
 from ..exceptions import PolarError
-from ..models import PushOutbox, SyncRun, WebhookEvent
+from ..models import Benefit, Product, PushOutbox, SyncRun, WebhookEvent
 from ..services.push import outbox_drain
 from ..services.states import balances_unavailable
 from ..services.webhooks import webhook_events_replay
@@ -29,6 +31,18 @@ from .base import (
     pretty_json,
     selected,
     text_pre,
+)
+from .related import (
+    ATTR,
+    RelatedChangeList,
+    catalog_by_pk,
+    catalog_mentioned,
+    customer_link,
+    customers_by,
+    named_link,
+    related,
+    user_link,
+    users_by_pk,
 )
 
 
@@ -126,6 +140,8 @@ class SyncRunAdmin(ReadOnlyAdmin):
 class PushOutboxAdmin(ReadOnlyAdmin):
     list_display = (
         "external_id",
+        "customer",
+        "user",
         "action",
         "status",
         "attempts",
@@ -137,9 +153,10 @@ class PushOutboxAdmin(ReadOnlyAdmin):
     search_fields = ("=external_id", "=user_id")
     ordering = ("-updated_at",)
     actions = ("retry_now",)
-    readonly_fields = ("payload_pretty", "last_error_pre")
+    readonly_fields = ("customer", "user", "payload_pretty", "last_error_pre")
     fields = (
-        ("external_id", "user_id"),
+        ("external_id", "customer"),
+        ("user_id", "user"),
         ("action", "status", "attempts"),
         ("next_attempt_at", "locked_until"),
         ("created_at", "updated_at"),
@@ -150,6 +167,27 @@ class PushOutboxAdmin(ReadOnlyAdmin):
     short_error = field_display("last_error", "last error", first_line)
     payload_pretty = field_display("payload", "payload", pretty_json)
     last_error_pre = field_display("last_error", "last error", text_pre)
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return RelatedChangeList
+
+    def attach_related(self, rows: list[PushOutbox]) -> None:
+        customers = customers_by("external_id", (row.external_id for row in rows))
+        users = users_by_pk(row.user_id for row in rows)
+        for row in rows:
+            found = {
+                "customer": customers.get(row.external_id),
+                "user": users.get(str(row.user_id)),
+            }
+            setattr(row, ATTR, found)
+
+    @admin.display(description="customer")
+    def customer(self, obj: PushOutbox) -> str:
+        return customer_link(related(self, obj)["customer"], known_as=obj.external_id)
+
+    @admin.display(description="user")
+    def user(self, obj: PushOutbox) -> str:
+        return user_link(related(self, obj)["user"], obj.user_id)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return self._has_model_perm(request, "change")
@@ -177,26 +215,62 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "event_type",
         "status",
         "attempts",
-        "customer_id",
+        "customer",
+        "user",
+        "subject",
         "short_error",
-        "occurred_at",
     )
     list_filter = ("status", "event_type")
     search_fields = ("=webhook_id", "=customer_id")
     date_hierarchy = "received_at"
     actions = ("replay",)
-    readonly_fields = ("payload_pretty", "error_pre")
+    readonly_fields = ("customer", "user", "subject", "payload_pretty", "error_pre")
     fields = (
         ("webhook_id", "event_type"),
         ("status", "attempts", "next_attempt_at"),
         ("occurred_at", "received_at", "processed_at"),
-        "customer_id",
+        ("customer_id", "customer", "user"),
+        "subject",
         "error_pre",
         "payload_pretty",
     )
     short_error = field_display("error", "error", first_line)
     error_pre = field_display("error", "error", text_pre)
     payload_pretty = field_display("payload", "payload", pretty_json)
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return RelatedChangeList
+
+    def attach_related(self, rows: list[WebhookEvent]) -> None:
+        customers = customers_by("id", (row.customer_id for row in rows))
+        mentioned = {row.pk: catalog_mentioned(row.payload) for row in rows}
+        products = catalog_by_pk(Product, (pk for ps, _ in mentioned.values() for pk, _ in ps))
+        benefits = catalog_by_pk(Benefit, (pk for _, bs in mentioned.values() for pk, _ in bs))
+        for row in rows:
+            customer = customers.get(str(row.customer_id))
+            product_ids, benefit_ids = mentioned[row.pk]
+            subject = [named_link(products.get(str(pk)), name, pk) for pk, name in product_ids]
+            subject += [named_link(benefits.get(str(pk)), name, pk) for pk, name in benefit_ids]
+            found = {
+                "customer": customer,
+                "user": customer.user if customer else None,
+                "subject": subject,
+            }
+            setattr(row, ATTR, found)
+
+    @admin.display(description="customer")
+    def customer(self, obj: WebhookEvent) -> str:
+        return customer_link(related(self, obj)["customer"], known_as=obj.customer_id)
+
+    @admin.display(description="user")
+    def user(self, obj: WebhookEvent) -> str:
+        customer = related(self, obj)["customer"]
+        return user_link(related(self, obj)["user"], customer.user_id if customer else None)
+
+    @admin.display(description="products and benefits")
+    def subject(self, obj: WebhookEvent) -> str:
+        links = related(self, obj)["subject"]
+        return format_html_join(", ", "{}", ((link,) for link in links)) if links else "-"
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return self._has_model_perm(request, "change")

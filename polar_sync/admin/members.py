@@ -14,6 +14,7 @@ from .base import ReadOnlyAdmin, ReadOnlyInline, admin_link, field_display, pret
 class MemberInline(ReadOnlyInline):
     model = Member
     verbose_name_plural = "members (team customers)"
+    empty_text = "None: only team customers have members."
     fields = readonly_fields = (
         "email",
         "name",

@@ -19,6 +19,7 @@ class PolarCustomerInline(ReadOnlyInline):
     fk_name = "user"
     verbose_name = "Polar customer"
     verbose_name_plural = "Polar customers"
+    empty_text = "None: this user is not a Polar customer (yet)."
     fields = readonly_fields = (
         "customer_link",
         "external_id",
