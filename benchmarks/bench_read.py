@@ -55,19 +55,9 @@ BENEFITS = [(str(uuid.UUID(int=100 + i)), t) for i, t in enumerate(["license_key
 BATCH = 2000
 
 
-class DisableMigrations(dict):
-    """Create tables straight from the models, as the test suite does (``--nomigrations``)."""
-
-    def __contains__(self, item: object) -> bool:
-        return True
-
-    def __getitem__(self, item: str) -> None:
-        return None
-
-
 def create_database() -> str:
-    """A fresh database of its own; returns its name (dropped by ``destroy``)."""
-    settings.MIGRATION_MODULES = DisableMigrations()
+    """A fresh database of its own, migrated (so PostgreSQL gets the trigram index of
+    migration 0012 as a user's database does); returns its name (dropped by ``destroy``)."""
     test = connection.settings_dict.setdefault("TEST", {})
     if connection.vendor == "sqlite":
         test["NAME"] = os.path.join(tempfile.gettempdir(), f"bench_read_{os.getpid()}.sqlite3")
@@ -195,6 +185,9 @@ def _subscriber(customers: list[Customer], subs: list[StateSubscription]) -> tup
     return subscriber.user, subscriber
 
 
+SLOWEST = 0  # --slowest: how many of each read's queries to print, slowest first
+
+
 def measure(name: str, call: Callable[[], Any], runs: int, check: Callable[[Any], bool]) -> None:
     result = call()  # warm-up (templates, caches, connection)
     if not check(result):
@@ -211,6 +204,9 @@ def measure(name: str, call: Callable[[], Any], runs: int, check: Callable[[Any]
         f"{name:<58} median {statistics.median(timings):8.2f} ms   p95 {p95:8.2f} ms"
         f"   queries {len(queries):3d}"
     )
+    slowest = sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:SLOWEST]
+    for query in slowest:
+        print(f"    {float(query['time']) * 1000:7.1f} ms  {query['sql'][:150]}")
 
 
 def main() -> None:
@@ -222,7 +218,16 @@ def main() -> None:
         action="store_true",
         help="skip ANALYZE: show the plans a database without planner statistics picks",
     )
+    parser.add_argument(
+        "--slowest",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after each figure, print its N slowest SQL queries (one run) to see what costs",
+    )
     args = parser.parse_args()
+    global SLOWEST
+    SLOWEST = args.slowest
 
     # Not setup_test_environment(): its template instrumentation would slow every page.
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]

@@ -37,24 +37,27 @@ def named(name: str | None, pk: Any) -> str:
 
 
 def customer_product_choices(*, limit: int = 200) -> list[tuple[uuid.UUID, str | None]]:
-    """Products customers subscribe to, with their names: a filter's choices, one query."""
-    rows = (
+    """Products customers subscribe to, with their names: a filter's choices, two queries."""
+    ids = (
         StateSubscription.objects.order_by("product_id")
-        .values("product_id")
+        .values_list("product_id", flat=True)
         .distinct()
-        .annotate(name=product_name())
-        .values_list("product_id", "name")
     )
-    return list(rows[:limit])
+    return _with_names(list(ids[:limit]), Product.objects.values_list("pk", "name"))
 
 
 def customer_benefit_choices(*, limit: int = 200) -> list[tuple[uuid.UUID, str | None]]:
-    """Benefits granted to customers, with their names: a filter's choices, one query."""
-    rows = (
+    """Benefits granted to customers, with their names: a filter's choices, two queries."""
+    ids = (
         StateBenefitGrant.objects.order_by("benefit_id")
-        .values("benefit_id")
+        .values_list("benefit_id", flat=True)
         .distinct()
-        .annotate(name=benefit_name())
-        .values_list("benefit_id", "name")
     )
-    return list(rows[:limit])
+    return _with_names(list(ids[:limit]), Benefit.objects.values_list("pk", "description"))
+
+
+def _with_names(ids: list[uuid.UUID], names: QuerySet[Any]) -> list[tuple[uuid.UUID, str | None]]:
+    # Names are looked up after DISTINCT, not beside it: a name subquery in the DISTINCT
+    # query ran once per state row (90,000 grants: 300 ms), here once per choice.
+    found = dict(names.filter(pk__in=ids))
+    return [(pk, found.get(pk)) for pk in ids]
