@@ -136,14 +136,17 @@ CELERY_BEAT_SCHEDULE = {
 # ``-Q polar_sync.push,polar_sync.webhooks`` and another with ``-Q polar_sync.sync``.
 CELERY_TASK_ROUTES = TASK_ROUTES
 
-LOGGING = {
+# polar_sync's records propagate to the root logger's one handler. Under a Celery worker
+# that handler is Celery's (it replaces the root's handlers) and the root's level is the
+# worker's --loglevel, so each run's INFO line prints once with ``--loglevel=INFO``; a
+# handler on "polar_sync" itself as well would print every line twice there. Commands
+# show warnings only, unless POLAR_SYNC_LOG_LEVEL says otherwise.
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {
-        "polar_sync": {
-            "handlers": ["console"],
-            "level": os.environ.get("POLAR_SYNC_LOG_LEVEL", "WARNING"),
-        }
-    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {},
 }
+if os.environ.get("POLAR_SYNC_LOG_LEVEL"):
+    LOGGING["loggers"]["polar_sync"] = {"level": os.environ["POLAR_SYNC_LOG_LEVEL"]}
