@@ -14,6 +14,7 @@ from polar_sync import tasks
 from polar_sync.models import SyncRun
 from polar_sync.schedule import PUSH_QUEUE, SYNC_QUEUE, TASK_ROUTES, WEBHOOKS_QUEUE
 from polar_sync.services import customers_pull
+from polar_sync.services.broker import broker_connection, broker_send
 from tests import worker_support
 from tests.push_support import make_user, polar_customer
 from tests.worker_support import running_workers, use_routes, wait_for
@@ -72,7 +73,10 @@ def test_a_push_is_done_while_a_long_refresh_occupies_the_sync_worker(
         sync_log = workers.start(prefix + SYNC_QUEUE, name="sync")
         fast_log = workers.start(prefix + PUSH_QUEUE, prefix + WEBHOOKS_QUEUE, name="fast")
         try:
-            tasks.refresh_states.delay()
+            # Over a connection of its own, as polar_sync sends pushes: Celery's producer
+            # pool keeps the broker URL of its first use (another test's).
+            with broker_connection() as connection:
+                broker_send("polar_sync.refresh_states", args=[], connection=connection)
             wait_for(refreshing.is_set, "the sync worker to start the states refresh")
 
             user = make_user(email="while-refreshing@example.com")
