@@ -118,3 +118,9 @@ class WebhookRejected(PolarError):
         super().__init__(reason)
         self.reason = reason
         self.status = status
+
+
+class PolarTaskFailed(PolarError):
+    """Raised by a Celery task whose pull, refresh or drain failed, after the failure was
+    recorded (on its :class:`~polar_sync.models.SyncRun`, or on the outbox rows), so that
+    Celery, Flower and Sentry count the task as failed rather than succeeded."""

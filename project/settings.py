@@ -10,6 +10,8 @@ from typing import Any
 
 import dj_database_url
 
+from polar_sync.schedule import BEAT_SCHEDULE, TASK_ROUTES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "polar-sync-demo-not-for-production")
@@ -116,55 +118,37 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 
-# Periodic work (run ``celery -A project beat``); intervals in seconds, from the environment.
-CELERY_BEAT_SCHEDULE = {
-    "polar-pull-customers": {
-        "task": "polar_sync.pull_customers",
-        "schedule": float(os.environ.get("POLAR_PULL_INTERVAL", 15 * 60)),
-    },
-    # Members of team customers (API versions 2026-04 and later; a no-op before).
-    "polar-pull-members": {
-        "task": "polar_sync.pull_members",
-        "schedule": float(os.environ.get("POLAR_MEMBERS_INTERVAL", 15 * 60)),
-    },
-    "polar-refresh-states": {
-        "task": "polar_sync.refresh_states",
-        "schedule": float(os.environ.get("POLAR_STATES_INTERVAL", 5 * 60)),
-    },
-    "polar-refresh-balances": {
-        "task": "polar_sync.refresh_balances",
-        "schedule": float(os.environ.get("POLAR_BALANCES_INTERVAL", 15 * 60)),
-    },
-    # Product and benefit names (skipped on the 2025-10 API).
-    "polar-pull-catalog": {
-        "task": "polar_sync.pull_catalog",
-        "schedule": float(os.environ.get("POLAR_CATALOG_INTERVAL", 60 * 60)),
-    },
-    # Pushes whose enqueue was lost (broker down) or that wait for a retry.
-    "polar-drain-outbox": {
-        "task": "polar_sync.drain_outbox",
-        "schedule": float(os.environ.get("POLAR_PUSH_DRAIN_INTERVAL", 60)),
-    },
-    # Webhook events whose task was lost (broker down) or that wait for a retry.
-    "polar-sweep-webhooks": {
-        "task": "polar_sync.sweep_webhooks",
-        "schedule": float(os.environ.get("POLAR_WEBHOOK_SWEEP_INTERVAL", 60)),
-    },
-    # Users changed without a signal (QuerySet.update...) or whose customer Polar lost.
-    "polar-reconcile-users": {
-        "task": "polar_sync.reconcile_users",
-        "schedule": float(os.environ.get("POLAR_RECONCILE_INTERVAL", 24 * 3600)),
-    },
+# Periodic work (run ``celery -A project beat``): polar_sync's schedule, each interval
+# overridable from the environment (seconds).
+_INTERVALS = {
+    "polar-pull-customers": "POLAR_PULL_INTERVAL",
+    "polar-pull-members": "POLAR_MEMBERS_INTERVAL",
+    "polar-refresh-states": "POLAR_STATES_INTERVAL",
+    "polar-refresh-balances": "POLAR_BALANCES_INTERVAL",
+    "polar-pull-catalog": "POLAR_CATALOG_INTERVAL",
+    "polar-drain-outbox": "POLAR_PUSH_DRAIN_INTERVAL",
+    "polar-sweep-webhooks": "POLAR_WEBHOOK_SWEEP_INTERVAL",
+    "polar-reconcile-users": "POLAR_RECONCILE_INTERVAL",
 }
+CELERY_BEAT_SCHEDULE = {
+    name: {**entry, "schedule": float(os.environ.get(_INTERVALS[name], entry["schedule"]))}
+    for name, entry in BEAT_SCHEDULE.items()
+}
+# Three queues, so pushes and webhooks never wait behind a refresh: run a worker with
+# ``-Q polar_sync.push,polar_sync.webhooks`` and another with ``-Q polar_sync.sync``.
+CELERY_TASK_ROUTES = TASK_ROUTES
 
-LOGGING = {
+# polar_sync's records propagate to the root logger's one handler. Under a Celery worker
+# that handler is Celery's (it replaces the root's handlers) and the root's level is the
+# worker's --loglevel, so each run's INFO line prints once with ``--loglevel=INFO``; a
+# handler on "polar_sync" itself as well would print every line twice there. Commands
+# show warnings only, unless POLAR_SYNC_LOG_LEVEL says otherwise.
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {
-        "polar_sync": {
-            "handlers": ["console"],
-            "level": os.environ.get("POLAR_SYNC_LOG_LEVEL", "WARNING"),
-        }
-    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {},
 }
+if os.environ.get("POLAR_SYNC_LOG_LEVEL"):
+    LOGGING["loggers"]["polar_sync"] = {"level": os.environ["POLAR_SYNC_LOG_LEVEL"]}

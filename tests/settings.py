@@ -1,5 +1,6 @@
 """Test settings: the demo project's, with a token set and fast hashing."""
 
+import importlib.util
 import os
 import tempfile
 import warnings
@@ -40,3 +41,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = "memory://"
+
+# django-celery-beat (the "beat" extra) when it is installed: tests/test_beat_install.py
+# installs the schedule into its tables; without it those tests skip. Not in the demo
+# project, which keeps beat's schedule in CELERY_BEAT_SCHEDULE.
+if importlib.util.find_spec("django_celery_beat"):
+    INSTALLED_APPS = [*INSTALLED_APPS, "django_celery_beat"]  # noqa: F405

@@ -15,6 +15,7 @@ from django.utils import timezone
 from ..client import PolarClient
 from ..conf import polar_settings
 from ..exceptions import (
+    PolarAuthenticationError,
     PolarEndpointNotAvailableError,
     PolarError,
     PolarNotFoundError,
@@ -226,7 +227,8 @@ def _refresh_run(
             try:
                 result = refresh_one(customer_id=customer_id, client=client)
             except (MappingError, PolarPermanentError) as exc:
-                if isinstance(exc, PolarEndpointNotAvailableError):
+                # A refused token (or a missing scope) fails every customer alike: stop.
+                if isinstance(exc, PolarEndpointNotAvailableError | PolarAuthenticationError):
                     raise
                 run.failed += 1
                 run.error = f"{customer_id}: {exc}"
