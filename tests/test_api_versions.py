@@ -14,10 +14,10 @@ from polar_sync.client import PolarClient
 from polar_sync.conf import polar_settings
 from polar_sync.exceptions import PolarEndpointNotAvailableError
 from polar_sync.models import Customer, PushOutbox, SyncRun, WebhookEvent
-from polar_sync.selectors import sync_status
 from polar_sync.services import customers_pull, states_refresh, webhooks
 from polar_sync.services.push import outbox_drain
 from polar_sync.services.remote import customer_delete_in_polar
+from polar_sync.status_selectors import sync_status
 from tests.conftest import BASE_URL, TOKEN, load_fixture
 from tests.push_support import make_user, polar_customer
 from tests.webhook_helpers import post, sign_headers

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.template import Context, Template
 from django.utils import timezone
 
-from polar_sync import selectors
+from polar_sync import selectors, status_selectors
 from polar_sync.models import CustomerBalance, CustomerState, StateSubscription, SyncRun
 from tests.factories import make_balance, make_customer, make_state
 from tests.mirror_helpers import BENEFIT, ENDED_PRODUCT, OTHER, PRODUCT, linked_customer, make_user
@@ -164,7 +164,7 @@ def test_sync_status_counts_what_operators_need(settings):
     )
     SyncRun.objects.create(kind="customers", status="failed", started_at=now, heartbeat_at=now)
 
-    status = selectors.sync_status()
+    status = status_selectors.sync_status()
 
     assert status.last_pull == pull
     assert timedelta(minutes=8) < status.last_pull_age < timedelta(minutes=10)

@@ -16,7 +16,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import selectors, tasks
+from .. import selectors, status_selectors, tasks
 from ..catalog_selectors import grants_named, named, subscriptions_named
 from ..exceptions import PolarError
 from ..models import Customer, StateBenefitGrant, StateMeter, StateSubscription
@@ -267,7 +267,7 @@ class CustomerAdmin(ReadOnlyAdmin):
         state = selectors.related_or_none(obj, "state")
         if state is None:
             return "never"
-        stale = state.synced_at < selectors.stale_before(kind="state")
+        stale = state.synced_at < status_selectors.stale_before(kind="state")
         return f"{when(state.synced_at)} ({'stale' if stale else 'fresh'})"
 
     @admin.display(description="state payload")

@@ -10,7 +10,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
-from .. import selectors
+from .. import selectors, status_selectors
 from ..catalog_selectors import customer_benefit_choices, customer_product_choices, named
 from ..models import Customer, StateBenefitGrant, StateSubscription
 
@@ -143,7 +143,9 @@ class _FreshnessFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
         value = self.value()
         if value in ("fresh", "stale", "missing"):
-            return selectors.customers_by_freshness(queryset, kind=self.kind, freshness=value)
+            return status_selectors.customers_by_freshness(
+                queryset, kind=self.kind, freshness=value
+            )
         return queryset
 
 

@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html_join
 
-from .. import selectors
+from .. import status_selectors
 from ..conf import polar_settings
 from ..exceptions import PolarError
 from ..models import Benefit, Product, PushOutbox, SyncRun, WebhookEvent
@@ -109,7 +109,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
         """How fresh the mirror is, and what is waiting or failing, each linked to its rows."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        status = selectors.sync_status()
+        status = status_selectors.sync_status()
         context = {
             **self.admin_site.each_context(request),
             "title": "Polar sync status",

@@ -31,7 +31,7 @@ from ..models import (
     StateSubscription,
     SyncRun,
 )
-from ..selectors import customers_by_freshness
+from ..status_selectors import customers_by_freshness
 from .announce import state_replaced
 from .budget import Clock, budget_pause_on_rate_limit, budgeted_client
 from .customers import customers_mark_deleted, customers_upsert

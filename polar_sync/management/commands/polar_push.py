@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from polar_sync import selectors
+from polar_sync import status_selectors
 from polar_sync.conf import polar_settings
 from polar_sync.exceptions import PolarError
 from polar_sync.management import arguments
@@ -120,14 +120,14 @@ class Command(BaseCommand):
             )
         if result.busy:
             out.write(f"Skipped: {result.busy} (being pushed by a worker)")
-        counts = selectors.outbox_counts()
+        counts = status_selectors.outbox_counts()
         out.write(
             f"Outbox now: {counts['pending']} pending, {counts['failed']} failed"
             + (" (polar_push --retry-failed retries them)" if counts["failed"] else "")
             + "."
         )
         if counts["failed"] and not result.failed:
-            for external_id, error in selectors.outbox_failures(limit=FAILURES_SHOWN):
+            for external_id, error in status_selectors.outbox_failures(limit=FAILURES_SHOWN):
                 out.write(f"  {external_id}: {error}")
             if counts["failed"] > FAILURES_SHOWN:
                 out.write(f"  ... and {counts['failed'] - FAILURES_SHOWN} more (see the admin)")
