@@ -37,7 +37,13 @@ from ..models import Benefit, Product, SyncRun
 from .budget import budget_pause_on_rate_limit, budgeted_client
 from .bulk import UpsertPlan
 from .customers import UpsertResult
-from .runs import sync_run_crashed, sync_run_finish, sync_run_save_progress, sync_run_start
+from .runs import (
+    sync_run_crashed,
+    sync_run_finish,
+    sync_run_page_done,
+    sync_run_save_progress,
+    sync_run_start,
+)
 
 logger = logging.getLogger("polar_sync.sync")
 
@@ -196,16 +202,7 @@ def _walk(
         result = _upsert(catalogue, page["items"], skip_older=False)
         seen.update(result.ids)
         total = count_field(page["pagination"].get("total_count")) or 0
-        run.pages += 1
-        run.created += result.created
-        run.updated += result.updated
-        run.unchanged += result.unchanged
-        run.failed += len(result.failures)
-        if result.failures:
-            run.error = "\n".join(str(f) for f in result.failures[-20:])
-        sync_run_save_progress(run=run)
-        if progress:
-            progress(run)
+        sync_run_page_done(run=run, result=result, progress=progress)
     run.total_count = (run.total_count or 0) + total
     _mark_gone(catalogue, client=client, run=run, seen=seen)
 

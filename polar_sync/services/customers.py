@@ -31,7 +31,13 @@ from .checkpoints import (
     checkpoint_start_page,
     checkpoint_walk_done,
 )
-from .runs import sync_run_crashed, sync_run_finish, sync_run_save_progress, sync_run_start
+from .runs import (
+    sync_run_crashed,
+    sync_run_finish,
+    sync_run_page_done,
+    sync_run_save_progress,
+    sync_run_start,
+)
 
 logger = logging.getLogger("polar_sync.sync")
 # Tries at writing a page that keeps meeting rows inserted concurrently.
@@ -262,23 +268,14 @@ def _walk(
     pages = client.iter_pages(start_page=start, sorting=[SORTING], prefetch=True, transform=prepare)
     try:
         for number, (page, prepared) in enumerate(pages, start=start):
-            run.pages += 1
             run.total_count = count_field(page["pagination"].get("total_count"))
             if writer is None:  # a dry run
                 result = UpsertResult(unchanged=len(prepared.incoming), failures=prepared.failures)
             else:
                 result = customer_page_write(page=prepared)
                 writer.add(page=number, ids=result.ids)
-            run.created += result.created
-            run.updated += result.updated
-            run.unchanged += result.unchanged
-            run.failed += len(result.failures)
-            if result.failures:
-                run.error = "\n".join(str(f) for f in result.failures[-20:])
             run.requests = client.request_count - sent_before
-            sync_run_save_progress(run=run)
-            if progress:
-                progress(run)
+            sync_run_page_done(run=run, result=result, progress=progress)
     finally:
         pages.close()  # waits for a page being prefetched: nothing outlives the run
         if writer is not None:

@@ -37,7 +37,13 @@ from ..models import Customer, Member, SyncRun
 from .budget import budget_pause_on_rate_limit, budgeted_client
 from .bulk import UpsertPlan
 from .customers import WRITE_ATTEMPTS, users_by_external_id
-from .runs import sync_run_crashed, sync_run_finish, sync_run_save_progress, sync_run_start
+from .runs import (
+    sync_run_crashed,
+    sync_run_finish,
+    sync_run_page_done,
+    sync_run_save_progress,
+    sync_run_start,
+)
 
 logger = logging.getLogger("polar_sync.sync")
 
@@ -194,21 +200,12 @@ def _walk(*, client: PolarClient, run: SyncRun, progress: ProgressCallback | Non
     orphans = 0
     sent_before = client.request_count
     for page in client.iter_member_pages(sorting=[SORTING]):
-        run.pages += 1
         run.total_count = count_field(page["pagination"].get("total_count"))
         result = members_upsert(payloads=page["items"])
         seen.update(str(item.get("id")).lower() for item in page["items"])  # malformed too
         orphans += len(result.orphans)
-        run.created += result.created
-        run.updated += result.updated
-        run.unchanged += result.unchanged
-        run.failed += len(result.failures)
-        if result.failures:
-            run.error = "\n".join(str(f) for f in result.failures[-20:])
         run.requests = client.request_count - sent_before
-        sync_run_save_progress(run=run)
-        if progress:
-            progress(run)
+        sync_run_page_done(run=run, result=result, progress=progress)
     if orphans:
         note = f"{orphans} members of customers not in the mirror were skipped (pull customers)"
         logger.warning("members pull: %s", note)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -30,6 +30,23 @@ from ..client import PolarClient
 from ..conf import HEARTBEAT_INTERVAL, polar_settings
 from ..exceptions import SyncRunLostError
 from ..models import SyncRun
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+
+class PageResult(Protocol):
+    """What a page's write reports (``bulk.UpsertResult``, the members' result)."""
+
+    @property
+    def created(self) -> int: ...
+    @property
+    def updated(self) -> int: ...
+    @property
+    def unchanged(self) -> int: ...
+    @property
+    def failures(self) -> Sequence[Any]: ...
+
 
 logger = logging.getLogger("polar_sync.sync")
 
@@ -92,6 +109,23 @@ def sync_run_save_progress(*, run: SyncRun, force: bool = False, every: float = 
         written = _while_running(run).update(**_recorded(run, exclude={"status"}))
     if not written:
         raise _lost(run)
+
+
+def sync_run_page_done(
+    *, run: SyncRun, result: PageResult, progress: Callable[[SyncRun], None] | None = None
+) -> None:
+    """Count a written page into ``run`` (its last failures as the error), save the
+    counters (throttled, as :func:`sync_run_save_progress`) and report progress."""
+    run.pages += 1
+    run.created += result.created
+    run.updated += result.updated
+    run.unchanged += result.unchanged
+    run.failed += len(result.failures)
+    if result.failures:
+        run.error = "\n".join(str(f) for f in result.failures[-20:])
+    sync_run_save_progress(run=run)
+    if progress:
+        progress(run)
 
 
 def sync_run_finish(
