@@ -29,7 +29,6 @@ from ..conf import polar_settings
 from ..exceptions import (
     PolarEndpointNotAvailableError,
     PolarError,
-    PolarNotFoundError,
     PolarPermissionError,
 )
 from ..mapping import MappingError, count_field
@@ -38,10 +37,10 @@ from .budget import budget_pause_on_rate_limit, budgeted_client
 from .bulk import UpsertPlan
 from .customers import UpsertResult
 from .runs import (
+    sync_run_confirm_missing,
     sync_run_crashed,
     sync_run_finish,
     sync_run_page_done,
-    sync_run_save_progress,
     sync_run_start,
 )
 
@@ -213,29 +212,23 @@ def _mark_gone(
     """Ask for each row the complete walk did not list; mark gone those Polar has not."""
     model = catalogue.plan.model
     live = model._default_manager.exclude(**catalogue.gone).values_list("pk", flat=True)
-    missing = sorted(set(live) - seen)
-    if len(missing) > MAX_GONE_CHECKS:
-        logger.warning(
-            "%d %s are no longer listed; confirming %d now, the rest next pull",
-            len(missing),
-            catalogue.label,
-            MAX_GONE_CHECKS,
-        )
-    gone: list[uuid.UUID] = []
     get = getattr(client, catalogue.getter)
-    try:
-        for pk in missing[:MAX_GONE_CHECKS]:
-            try:
-                payload = get(str(pk))
-            except PolarNotFoundError:  # Polar's own 404 (with "error"): it is gone
-                gone.append(pk)
-            else:
-                _upsert(catalogue, [payload], skip_older=False)
-            sync_run_save_progress(run=run)
-    finally:
-        if gone:
-            changes = {**catalogue.gone, "synced_at": timezone.now()}
-            run.deleted += model._default_manager.filter(pk__in=gone).update(**changes)
+
+    def settle(gone: list[uuid.UUID], _confirmed: int) -> int:
+        if not gone:
+            return 0
+        changes = {**catalogue.gone, "synced_at": timezone.now()}
+        return model._default_manager.filter(pk__in=gone).update(**changes)
+
+    sync_run_confirm_missing(
+        run=run,
+        what=catalogue.label,
+        candidates=sorted(set(live) - seen),
+        limit=MAX_GONE_CHECKS,
+        fetch=lambda pk: get(str(pk)),
+        refresh=lambda payload: _upsert(catalogue, [payload], skip_older=False),
+        settle=settle,
+    )
 
 
 def catalog_item_apply(*, event_type: str, payload: Any) -> str | None:

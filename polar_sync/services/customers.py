@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from ..client import PolarClient
 from ..conf import polar_settings
-from ..exceptions import PolarError, PolarNotFoundError
+from ..exceptions import PolarError
 from ..mapping import CUSTOMER_FIELDS, MappingError, count_field, customer_fields
 from ..models import Customer, PushedPayload, SyncCheckpoint, SyncRun
 from .announce import customers_deleted, customers_written
@@ -32,10 +32,10 @@ from .checkpoints import (
     checkpoint_walk_done,
 )
 from .runs import (
+    sync_run_confirm_missing,
     sync_run_crashed,
     sync_run_finish,
     sync_run_page_done,
-    sync_run_save_progress,
     sync_run_start,
 )
 
@@ -291,26 +291,18 @@ def _confirm_deletions(*, client: PolarClient, run: SyncRun, checkpoint: SyncChe
     stays in the checkpoint for the next run.
     """
     candidates = checkpoint_candidates(checkpoint)
-    if len(candidates) > MAX_DELETION_CHECKS:
-        logger.warning(
-            "%d customers are missing from the walk; confirming %d now, the rest next pull",
-            len(candidates),
-            MAX_DELETION_CHECKS,
-        )
-    gone: list[uuid.UUID] = []
-    confirmed = 0
-    try:
-        for pk in candidates[:MAX_DELETION_CHECKS]:
-            try:
-                payload = client.get(str(pk))
-            except PolarNotFoundError:
-                gone.append(pk)
-            else:
-                # Still there: the page walk skipped it (a row moved between pages).
-                customers_upsert(payloads=[payload])
-            confirmed += 1
-            sync_run_save_progress(run=run)  # the heartbeat: 500 GETs can take minutes
-    finally:
-        # What was confirmed stays confirmed, even when the next GET failed.
-        run.deleted += customers_mark_deleted(ids=gone)
+
+    def settle(gone: list[uuid.UUID], confirmed: int) -> int:
+        deleted = customers_mark_deleted(ids=gone)
         checkpoint_confirmed(checkpoint=checkpoint, remaining=candidates[confirmed:])
+        return deleted
+
+    sync_run_confirm_missing(
+        run=run,
+        what="customers",
+        candidates=candidates,
+        limit=MAX_DELETION_CHECKS,
+        fetch=lambda pk: client.get(str(pk)),
+        refresh=lambda payload: customers_upsert(payloads=[payload]),
+        settle=settle,
+    )

@@ -28,7 +28,6 @@ from ..conf import polar_settings
 from ..exceptions import (
     PolarEndpointNotAvailableError,
     PolarError,
-    PolarNotFoundError,
     PolarPermissionError,
 )
 from ..mapping import MappingError, count_field
@@ -38,10 +37,10 @@ from .budget import budget_pause_on_rate_limit, budgeted_client
 from .bulk import UpsertPlan
 from .customers import WRITE_ATTEMPTS, users_by_external_id
 from .runs import (
+    sync_run_confirm_missing,
     sync_run_crashed,
     sync_run_finish,
     sync_run_page_done,
-    sync_run_save_progress,
     sync_run_start,
 )
 
@@ -219,21 +218,12 @@ def _confirm_gone(*, client: PolarClient, run: SyncRun, seen: set[str]) -> None:
     the run started (webhooks) are left alone."""
     stored = Member.objects.filter(synced_at__lt=run.started_at).values_list("pk", "customer_id")
     missing = [(pk, customer_id) for pk, customer_id in stored if str(pk) not in seen]
-    if len(missing) > MAX_DELETION_CHECKS:
-        logger.warning(
-            "%d members are missing from the walk; confirming %d now, the rest next pull",
-            len(missing),
-            MAX_DELETION_CHECKS,
-        )
-    gone: list[uuid.UUID] = []
-    try:
-        for pk, customer_id in missing[:MAX_DELETION_CHECKS]:
-            try:
-                payload = client.get_member(str(customer_id), str(pk))
-            except PolarNotFoundError:  # Polar's own "not found" (with its error field)
-                gone.append(pk)
-            else:
-                members_upsert(payloads=[payload])
-            sync_run_save_progress(run=run)
-    finally:
-        run.deleted += members_delete(ids=gone)
+    sync_run_confirm_missing(
+        run=run,
+        what="members",
+        candidates=missing,
+        limit=MAX_DELETION_CHECKS,
+        fetch=lambda member: client.get_member(str(member[1]), str(member[0])),
+        refresh=lambda payload: members_upsert(payloads=[payload]),
+        settle=lambda gone, _confirmed: members_delete(ids=[pk for pk, _ in gone]),
+    )

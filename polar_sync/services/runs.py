@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -28,11 +28,13 @@ from django.utils import timezone
 
 from ..client import PolarClient
 from ..conf import HEARTBEAT_INTERVAL, polar_settings
-from ..exceptions import SyncRunLostError
+from ..exceptions import PolarNotFoundError, SyncRunLostError
 from ..models import SyncRun
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+T = TypeVar("T")
 
 
 class PageResult(Protocol):
@@ -126,6 +128,46 @@ def sync_run_page_done(
     sync_run_save_progress(run=run)
     if progress:
         progress(run)
+
+
+def sync_run_confirm_missing(
+    *,
+    run: SyncRun,
+    what: str,
+    candidates: Sequence[T],
+    limit: int,
+    fetch: Callable[[T], Any],
+    refresh: Callable[[Any], object],
+    settle: Callable[[list[T], int], int],
+) -> None:
+    """Ask Polar for each of the first ``limit`` rows a complete walk did not see.
+
+    Polar's own 404 (with its ``error`` field; an unknown route is never "not found")
+    means gone; an answer means the walk skipped a row that moved between pages, and
+    ``refresh`` writes it. ``settle(gone, confirmed)`` runs however the loop ends (a
+    failed GET keeps what was confirmed) and returns how many rows it removed or marked.
+    """
+    if len(candidates) > limit:
+        logger.warning(
+            "%d %s are missing from the walk; confirming %d now, the rest next pull",
+            len(candidates),
+            what,
+            limit,
+        )
+    gone: list[T] = []
+    confirmed = 0
+    try:
+        for candidate in candidates[:limit]:
+            try:
+                payload = fetch(candidate)
+            except PolarNotFoundError:
+                gone.append(candidate)
+            else:
+                refresh(payload)
+            confirmed += 1
+            sync_run_save_progress(run=run)  # the heartbeat: hundreds of GETs take minutes
+    finally:
+        run.deleted += settle(gone, confirmed)
 
 
 def sync_run_finish(
